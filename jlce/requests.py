@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal, Union
 
+from jlce.budget import Truncation
+
 RequestKind = Literal["loglikelihood", "loglikelihood_rolling", "generate_until"]
 
 
@@ -50,11 +52,14 @@ Request = Union[LoglikelihoodRequest, RollingLoglikelihoodRequest, GenerateReque
 
 @dataclass(frozen=True)
 class LoglikelihoodResult:
-    """Sum of continuation token log-probs; `is_greedy` when every token was the argmax."""
+    """Sum of continuation token log-probs; `is_greedy` when every token was the argmax.
+    `truncation`: what the context limit cut (`jlce.budget`); None when the backend did not say
+    (unknown, not "uncut")."""
 
     logprob: float
     is_greedy: bool
     n_tokens: int
+    truncation: Truncation | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class GenerateResult:
     text: str
     n_tokens: int
     finish_reason: str = "stop"  # "stop" | "length"
+    truncation: Truncation | None = None  # as on LoglikelihoodResult
 
 
 Result = Union[LoglikelihoodResult, GenerateResult]
@@ -84,4 +90,7 @@ def result_to_dict(result: Result) -> dict:
 
 
 def result_from_dict(kind: str, data: dict) -> Result:
+    data = dict(data)
+    if "truncation" in data:  # answers cached before truncation was reported have none
+        data["truncation"] = Truncation.from_dict(data["truncation"])
     return RESULT_TYPES[kind](**data)

@@ -64,11 +64,19 @@ class LoglikelihoodResult:
 
 @dataclass(frozen=True)
 class GenerateResult:
-    """Generated text with stop sequences removed, and how many tokens it took."""
+    """Generated text with stop sequences removed, and how many tokens it took.
+
+    `opened_think`: the rendered prompt left a `<think>` block open (R1 chat templates), so the
+    text starts inside the reasoning; backends set it. `answer` and `reasoning` are filled by the
+    core when reasoning is on (jlce.reasoning): the text after the reasoning with the task's stops
+    applied ("" when the reasoning never closed), and the sample's reasoning statistics."""
 
     text: str
     n_tokens: int
     finish_reason: str = "stop"  # "stop" | "length"
+    opened_think: bool = False
+    answer: str | None = None
+    reasoning: dict | None = None
     truncation: Truncation | None = None  # as on LoglikelihoodResult
 
 

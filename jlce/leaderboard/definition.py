@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from jlce.errors import ConfigError, UserError, did_you_mean
+from jlce.yamlfile import parse_yaml_text, read_text
 
 OFFICIAL = "jlce-v1"
 
@@ -154,8 +155,8 @@ def _locate(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | No
 
 def parse_definition(text: str, source: str = "<string>") -> LeaderboardDefinition:
     """Parse and validate a definition from YAML text."""
+    data = parse_yaml_text(text, source).data  # bounded: depth and alias expansion (yamlfile)
     try:
-        data = yaml.safe_load(text)
         lines = _line_index(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -224,4 +225,4 @@ def load_definition(path: str | Path | None = None) -> LeaderboardDefinition:
         p = official_definition_path(str(path))
     if not p.is_file():
         raise UserError(f"leaderboard definition not found: {path}")
-    return parse_definition(p.read_text(encoding="utf-8"), source=str(p))
+    return parse_definition(read_text(p), source=str(p))

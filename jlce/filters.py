@@ -10,11 +10,9 @@ from functools import lru_cache
 
 from jlce.errors import UserError
 from jlce.metrics.japanese import nfkc as _nfkc
+from jlce.reasoning import strip_reasoning
 from jlce.specs import FilterSpec
 
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
-_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
-_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
 _BLANK_LINE = re.compile(r"\n[^\S\n]*\n")
 # A number after NFKC: an optional minus (only when not right after a letter, digit or dot, so
 # "2023-2024" gives 2024), digits with optional thousands commas, optional decimals; or ".5".
@@ -25,17 +23,11 @@ _NUMBER = re.compile(
 
 
 def strip_think(text: str) -> str:
-    """Remove reasoning: `<think>...</think>` blocks; text up to a `</think>` with no opening tag
-    (chat templates that open the block in the prompt); an unterminated `<think>` and everything
-    after it (a response cut off while thinking has no answer: the result is empty)."""
-    text = _THINK_BLOCK.sub("", text)
-    closes = list(_THINK_CLOSE.finditer(text))
-    if closes:
-        text = text[closes[-1].end() :]
-    opening = _THINK_OPEN.search(text)
-    if opening:
-        text = text[: opening.start()]
-    return text.strip()
+    """Remove reasoning (`jlce.reasoning.strip_reasoning`, tags in any case): the leading
+    `<think>...</think>` block (nested blocks counted); text up to a `</think>` with no opening tag
+    (chat templates that open the block in the prompt); a response cut off while thinking has no
+    answer (the result is empty); blocks and an unterminated `<think>` inside the answer go too."""
+    return strip_reasoning(text)
 
 
 def nfkc(text: str) -> str:

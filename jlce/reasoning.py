@@ -287,3 +287,64 @@ def reasoning_token_counts(texts: Sequence[tuple[str, bool]], count_tokens: Call
     except UserError:  # UnsupportedRequest: an API without a local tokenizer
         return [None] * len(regions)
     return [next(counted) if region else 0 for region in regions]
+
+
+# ---- the evaluator's two steps ----------------------------------------------------------------
+
+
+def task_reasoning_budget(task: Any) -> int | None:
+    """The task's `generation.reasoning_max_new_tokens` (None when it sets none)."""
+    generation = getattr(getattr(task, "config", None), "generation", None)
+    return getattr(generation, "reasoning_max_new_tokens", None)
+
+
+def sent_request(policy: ReasoningPolicy, request: Any, task_budget: int | None) -> Any:
+    """The request as the backend (and the request cache) sees it."""
+    return policy.engine_request(request, task_budget) if isinstance(request, GenerateRequest) else request
+
+
+def finish_answers(policy: ReasoningPolicy, tasks: Sequence[Any], answers: dict[str, list[list[Any]]],
+                   count_tokens: Callable[[list[str]], list[int]]) -> None:
+    """Replace each generation answer of `answers[task][instance][request]` by its finished form
+    (`ReasoningPolicy.finish`), thinking tokens counted in one call. Nothing when reasoning is off."""
+    if not policy.enabled:
+        return
+    places = [(task.name, i, j, request, answers[task.name][i][j])
+              for task in tasks for i, instance in enumerate(task.instances)
+              for j, request in enumerate(instance.requests)
+              if isinstance(request, GenerateRequest) and isinstance(answers[task.name][i][j], GenerateResult)]
+    counts = reasoning_token_counts([(result.text, result.opened_think) for *_, result in places], count_tokens)
+    for (name, i, j, request, result), thinking in zip(places, counts):
+        answers[name][i][j] = policy.finish(request, result, thinking)
+
+
+LEGACY_BACKEND_ARGS = ("reasoning", "reasoning_max_new_tokens")
+
+
+def reject_backend_args(options: dict[str, Any], backend: str) -> None:
+    """Reasoning is a run option now: `jlce run` moves `--backend-arg reasoning=...` there
+    (jlce.runconfig); a backend built directly with it is told where it went."""
+    for key in LEGACY_BACKEND_ARGS:
+        if key in options:
+            flag = "--" + key.replace("_", "-")
+            raise UserError(f"'{key}' is no longer a {backend} backend option: reasoning is handled by the core "
+                            f"for every backend (`jlce run {flag} ...`, RunOptions.{key})")
+
+
+def answer_text(result: GenerateResult) -> str:
+    """The text a task's filters read: the answer the core finished (reasoning on), else the
+    response, past the reasoning when the prompt opened a `<think>` block ("" if it never closed)."""
+    if result.answer is not None:
+        return result.answer
+    if result.opened_think:
+        return split_reasoning(result.text, opened=True).answer
+    return result.text
+
+
+def generation_facts(result: GenerateResult) -> dict[str, Any]:
+    """What a sample line records of a generation besides its text: the finish reason and, with
+    reasoning on, the reasoning statistics."""
+    facts: dict[str, Any] = {"finish_reason": result.finish_reason}
+    if result.reasoning is not None:
+        facts["reasoning"] = result.reasoning
+    return facts

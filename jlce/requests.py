@@ -74,10 +74,10 @@ class GenerateResult:
     text: str
     n_tokens: int
     finish_reason: str = "stop"  # "stop" | "length"
+    truncation: Truncation | None = None  # as on LoglikelihoodResult
     opened_think: bool = False
     answer: str | None = None
     reasoning: dict | None = None
-    truncation: Truncation | None = None  # as on LoglikelihoodResult
 
 
 Result = Union[LoglikelihoodResult, GenerateResult]

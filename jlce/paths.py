@@ -34,6 +34,40 @@ def slug(name: str, max_length: int = 80) -> str:
     return (text or "unnamed")[:max_length]
 
 
+def path_problem(relative: str) -> str | None:
+    """Why a path named in a file may not be used as a relative path, or None when its form is fine."""
+    if not isinstance(relative, str) or not relative.strip():
+        return "the path is empty"
+    if "\x00" in relative:
+        return "it contains a NUL byte"
+    if "\\" in relative:
+        return "it contains a backslash (write paths with '/')"
+    if relative.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", relative):
+        return "it is absolute (paths are relative to the file's own directory)"
+    if ".." in relative.split("/"):
+        return "it contains '..' (paths may not leave their directory)"
+    return None
+
+
+def contained(root: Path, relative: str, *, what: str = "path", file: str | Path | None = None,
+              key: str | None = None) -> Path:
+    """`root / relative`, resolved, after checking that it stays inside `root`: relative, no '..',
+    and no symbolic link on the way that leads out of `root`. A refusal says which rule it broke
+    (a ConfigError naming `file` and `key` when given); a path that stays inside but does not exist
+    is returned, for the caller to report as missing."""
+    from jlce.errors import ConfigError
+
+    problem = path_problem(relative)
+    if problem:
+        raise ConfigError(f"refusing {what} {relative!r}: {problem}", file=file, key=key)
+    base = Path(root).resolve()
+    target = (base / relative).resolve()
+    if not target.is_relative_to(base):
+        raise ConfigError(f"refusing {what} {relative!r}: a symbolic link leads out of {base} (it resolves to {target})",
+                          file=file, key=key)
+    return target
+
+
 def inside(base: Path, relative: str) -> Path:
     """`base / relative`, refusing anything that would land outside `base`."""
     if "\x00" in relative or Path(relative).is_absolute():

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from jlce.errors import ConfigError, did_you_mean, nearest
+from jlce.paths import contained
 from jlce.taskschema import GroupConfig, TaskConfig
 from jlce.yamlfile import LoadedYaml, load_yaml
 
@@ -27,7 +28,7 @@ def _validation_error(error: ValidationError, loaded: LoadedYaml) -> ConfigError
     first = errors[0]
     loc = tuple(first["loc"])
     key = ".".join(str(part) for part in loc) or None
-    message = first["msg"]
+    message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden" and loc:
         allowed = _allowed_keys(loc[:-1])
         message = f"unknown key{did_you_mean(str(loc[-1]), allowed)}"
@@ -78,7 +79,11 @@ def _merged_data(path: Path, trail: tuple[Path, ...] = ()) -> tuple[dict, Loaded
         return data, loaded
     if not isinstance(include, str):
         raise ConfigError("must be a relative file path", file=path, line=loaded.lines.get(("include",)), key="include")
-    base_path = (path.parent / include)
+    line = loaded.lines.get(("include",))
+    try:  # inside the including file's directory: relative, no '..', no symbolic link out
+        base_path = contained(path.parent, include, what="include", file=path, key="include")
+    except ConfigError as error:
+        raise ConfigError(error.detail, file=path, line=line, key="include") from None
     if not base_path.is_file():
         raise ConfigError(f"included file '{include}' not found", file=path, line=loaded.lines.get(("include",)), key="include")
     base, _ = _merged_data(base_path, trail + (resolved,))

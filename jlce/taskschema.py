@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from jlce.paths import path_problem
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 OutputType = Literal["multiple_choice", "loglikelihood", "loglikelihood_rolling", "generate_until"]
 MAX_FEWSHOT = 64
@@ -35,14 +37,24 @@ class FileSource(Strict):
     @field_validator("path")
     @classmethod
     def _path(cls, value: str | None) -> str | None:
-        if value is not None and (value.startswith("/") or ".." in value.split("/") or "\x00" in value):
-            raise ValueError("must be a relative path inside the task's directory")
+        problem = path_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(f"must be a relative path inside the task's directory: {problem}")
+        return value
+
+    @field_validator("filename")
+    @classmethod
+    def _filename(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_file_name(value, "filename")
         return value
 
     @model_validator(mode="after")
     def _one_location(self) -> FileSource:
         if (self.url is None) == (self.path is None):
             raise ValueError("give exactly one of 'url' or 'path'")
+        if self.url is not None and self.filename is None:
+            _check_file_name(self.name, "the file name taken from the url (set 'filename')")
         return self
 
     @field_validator("sha256")
@@ -57,12 +69,31 @@ class FileSource(Strict):
         return self.filename or (self.url or self.path or "").rstrip("/").rsplit("/", 1)[-1]
 
 
+def _check_file_name(name: str, what: str) -> None:
+    """A name stored in the data directory: one plain file name, nothing that could leave it."""
+    problem = path_problem(name)
+    if problem is None and ("/" in name or name in (".", "..")):
+        problem = "it must be a plain file name, without '/'"
+    if problem is None and len(name.encode("utf-8")) > 255:
+        problem = "it is longer than 255 bytes"
+    if problem:
+        raise ValueError(f"{what} {name!r} is refused: {problem}")
+
+
 class HubSource(Strict):
     """A Hugging Face dataset that loads without a loading script, pinned to a revision."""
 
     path: str
     name: str | None = None
     revision: str
+
+    @field_validator("path")
+    @classmethod
+    def _repo_id(cls, value: str) -> str:
+        # A hub id, never a local folder: the datasets library would read one (task files are data).
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9][A-Za-z0-9_.\-]*", value) or ".." in value:
+            raise ValueError("must be a Hugging Face dataset id 'owner/name' (a local folder is not allowed)")
+        return value
     splits: dict[str, str] = Field(default_factory=dict)  # JLCE split -> hub split
 
 

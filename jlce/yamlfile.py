@@ -162,8 +162,9 @@ def parse_yaml_text(text: str, source: str | Path) -> LoadedYaml:
     """Parse YAML text with the safe loader and the bounds above; errors name `source` and the line."""
     if _flow_depth(text) > MAX_DEPTH:
         raise ConfigError(f"nested more than {MAX_DEPTH} levels deep ([ and {{ brackets)", file=source)
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
         if node is not None:
             check_bounds(node, source)
@@ -180,7 +181,8 @@ def parse_yaml_text(text: str, source: str | Path) -> LoadedYaml:
     except RecursionError:
         raise ConfigError("nested too deeply to read", file=source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines: dict[tuple, int] = {}
     if node is not None:
         _walk(node, (), lines)

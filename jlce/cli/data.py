@@ -30,7 +30,7 @@ tasks_option = click.option("--tasks", "-t", default="all", show_default=True, h
 def pull(tasks: str, include_path: tuple[str, ...]) -> None:
     """Download and checksum-verify the tasks' source files (hub datasets go to the HF cache)."""
     with fail_cleanly():
-        from jlce.data import store
+        from jlce.data import store, verify
         from jlce.data.loader import load_split
 
         for task in _file_tasks(tasks, include_path):
@@ -47,6 +47,10 @@ def pull(tasks: str, include_path: tuple[str, ...]) -> None:
                         click.echo(f"{task.name}/{split}: {source.name} ships with the task")
                         continue
                     present = store.find(source)
+                    if present is not None and verify.current_sha256(present) != source.sha256:
+                        click.echo(f"{task.name}/{split}: {present} does not match its sha256 (edited or damaged); "
+                                   "downloading it again", err=True)
+                        present = None
                     path = present or store.download(source)
                     click.echo(f"{task.name}/{split}: {source.name} {'present' if present else 'downloaded'} ({path.stat().st_size:,} bytes)")
 

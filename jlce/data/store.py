@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -10,39 +9,39 @@ import urllib.request
 from pathlib import Path
 
 from jlce.errors import DataError
-from jlce.paths import data_dir
+from jlce.data.verify import sha256_file, verify
+from jlce.paths import contained, data_dir
 from jlce.taskschema import FileSource
 
 CHUNK = 1 << 20
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def stored_path(source: FileSource, root: Path | None = None) -> Path:
-    """Where a source file lives in the data directory."""
-    return (root or data_dir()) / "files" / source.sha256 / source.name
+    """Where a source file lives in the data directory (resolved; never outside it, even through a
+    symbolic link)."""
+    return contained(root or data_dir(), f"files/{source.sha256}/{source.name}", what="data file")
 
 
 def find(source: FileSource, root: Path | None = None) -> Path | None:
+    """The stored file, or None when absent (its checksum is checked where it is read: verify.py)."""
     path = stored_path(source, root)
     return path if path.is_file() else None
 
 
+def local_path(task_file: Path, source: FileSource) -> Path:
+    """A data file shipped beside a task definition: inside the task's directory, present."""
+    assert source.path is not None
+    path = contained(task_file.parent, source.path, what="data file path", file=task_file, key="dataset.files")
+    if not path.is_file():
+        raise DataError(f"packaged data file '{source.path}' not found in {task_file.parent}"
+                        + (" (it is a directory)" if path.is_dir() else ""))
+    return path
+
+
 def verified_local(base: Path, source: FileSource) -> Path:
     """A data file shipped beside a task definition, after checking its sha256."""
-    assert source.path is not None
-    path = (base / source.path).resolve()
-    if not path.is_relative_to(base.resolve()) or not path.is_file():
-        raise DataError(f"packaged data file '{source.path}' not found beside {base}")
-    actual = sha256_file(path)
-    if actual != source.sha256:
-        raise DataError(f"checksum mismatch for {path}: expected sha256 {source.sha256}, got {actual}")
+    path = local_path(base / "task.yaml", source)
+    verify(path, source.sha256)
     return path
 
 
@@ -51,14 +50,14 @@ def _install(tmp: Path, source: FileSource, origin: str, root: Path | None) -> P
     if actual != source.sha256:
         tmp.unlink(missing_ok=True)
         raise DataError(f"checksum mismatch for {origin}: expected sha256 {source.sha256}, got {actual}")
-    target = stored_path(source, root)
+    target = stored_path(source, root)  # refuses a name or a link that would leave the data directory
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, target)
     return target
 
 
 def _temp_in(root: Path | None) -> Path:
-    base = (root or data_dir()) / "tmp"
+    base = contained(root or data_dir(), "tmp", what="data directory folder")
     base.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=base)
     os.close(fd)

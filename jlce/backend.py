@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from jlce.errors import UserError
@@ -19,6 +20,22 @@ from jlce.requests import (
 # batch's measurements. The evaluator stores each batch in the cache before asking for the next,
 # so an interrupted run loses at most one batch.
 BatchOutput = tuple[list[tuple[int, Any]], BatchEvent]
+
+
+class Capability(str, Enum):
+    """Optional abilities of a backend. Callers (profilers, scoring) check `supports(backend, ...)`
+    before using one; a backend without it is never an error, the result just says it is absent."""
+
+    LOGLIKELIHOOD_ROLLING = "loglikelihood_rolling"  # whole-text log-likelihood (perplexity tasks)
+    COUNT_TOKENS = "count_tokens"  # token counts by the model's tokenizer (tokenizer_stats, throughput)
+
+
+def supports(backend: Any, capability: Capability | str) -> bool:
+    """Whether `backend` declares `capability` (duck-typed backends: whether it has the method)."""
+    declared = getattr(backend, "capabilities", None)
+    if declared is None:
+        return callable(getattr(backend, str(Capability(capability).value), None))
+    return Capability(capability) in declared
 
 
 class UnsupportedRequest(UserError):
@@ -52,6 +69,13 @@ class Backend(ABC):
 
     name: str = "backend"
 
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """The optional abilities this backend has. By default, those whose method it overrides;
+        a backend whose abilities depend on its settings (an API counting tokens only with a local
+        tokenizer) overrides this property."""
+        return frozenset(c for c in Capability if getattr(type(self), c.value) is not getattr(Backend, c.value))
+
     @abstractmethod
     def fingerprint(self) -> dict[str, Any]:
         """Everything that identifies the model's answers: id or path, revision, weight hash,
@@ -71,7 +95,8 @@ class Backend(ABC):
     def generate_until(self, requests: Sequence[GenerateRequest]) -> Iterator[BatchOutput]: ...
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Token counts by the model's own tokenizer (for throughput and tokenizer statistics)."""
+        """Token counts by the model's own tokenizer (for throughput and tokenizer statistics).
+        Optional (`Capability.COUNT_TOKENS`)."""
         raise UnsupportedRequest(f"backend '{self.name}' cannot count tokens")
 
     def close(self) -> None:

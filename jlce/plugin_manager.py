@@ -19,7 +19,8 @@ from typing import Any
 import pluggy
 
 from jlce import hookspecs
-from jlce.errors import PluginError
+from jlce.errors import PluginError, did_you_mean
+from jlce.hookcall import call_observers, guard_plugin
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,9 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("kvcache", "jlce.plugins.kvcache"),
     ("energy", "jlce.plugins.energy"),
     ("tokenizer_stats", "jlce.plugins.tokenizer_stats"),
-    ("provenance", "jlce.plugins.provenance"),
+    ("dummy", "jlce.backends.dummy"),
 )
+# Provenance is no plugin: the evaluator records it in every run (jlce.plugins.provenance).
 
 
 def _names(variable: str) -> set[str] | None:
@@ -56,11 +58,53 @@ def _available_builtins() -> tuple[tuple[str, str], ...]:
     return tuple((name, module) for name, module in DEFAULT_PLUGINS if importlib.util.find_spec(module) is not None)
 
 
-def make_plugin_manager() -> pluggy.PluginManager:
+class JLCEPluginManager(pluggy.PluginManager):
+    """pluggy's manager; every implementation registered is guarded (`jlce.hookcall`) so that hook
+    calls through `pm.hook.*` name the plugin that failed, and once loading is complete a plugin
+    registered later (a profiler for one run) is checked for unknown hook names at once."""
+
+    def __init__(self) -> None:
+        super().__init__("jlce")
+        self.add_hookspecs(hookspecs)
+        self.loaded = False
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        label = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        try:
+            registered = super().register(plugin, name)
+        except pluggy.PluginValidationError as error:
+            raise PluginError(f"plugin '{label}' has an invalid hook implementation: {error}") from error
+        if registered is None:  # blocked
+            return None
+        guard_plugin(self, plugin)
+        if self.loaded:
+            try:
+                check_hook_names(self, plugin)
+            except PluginError:
+                self.unregister(plugin)
+                raise
+        return registered
+
+
+def check_hook_names(pm: pluggy.PluginManager, plugin: object | None = None) -> None:
+    """Fail, with a suggestion, on an implementation whose name matches no hook (a typo such as
+    `jlce_register_metric`); pluggy's `check_pending` with a "did you mean"."""
+    callers = vars(pm.hook)
+    known = [name for name, caller in callers.items() if caller.has_spec()]
+    for name, caller in callers.items():
+        if caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.optionalhook or (plugin is not None and impl.plugin is not plugin):
+                continue
+            raise PluginError(f"plugin '{impl.plugin_name}' implements unknown hook '{name}'{did_you_mean(name, known)}; "
+                              "the hooks are listed in docs/plugins.md")
+
+
+def make_plugin_manager() -> JLCEPluginManager:
     """A manager with built-ins and entry-point plugins loaded, honouring the allow/block lists
     before any plugin module is imported."""
-    pm = pluggy.PluginManager("jlce")
-    pm.add_hookspecs(hookspecs)
+    pm = JLCEPluginManager()
     disabled = _names("JLCE_DISABLE_PLUGINS") or set()
     allowed = _names("JLCE_LOAD_PLUGINS")
 
@@ -81,10 +125,8 @@ def make_plugin_manager() -> pluggy.PluginManager:
             raise PluginError(f"plugin '{entry_point.name}' ({entry_point.value}) failed to import: {error}") from error
         pm.register(plugin, name=entry_point.name)
 
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as error:
-        raise PluginError(f"unknown hook implementation: {error}") from error
+    check_hook_names(pm)
+    pm.loaded = True
 
     if os.environ.get("JLCE_TRACE_HOOKS"):
         pm.trace.root.setwriter(sys.stderr.write)
@@ -116,28 +158,12 @@ def plugin_name(pm: pluggy.PluginManager, plugin: Any) -> str:
     return pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin))
 
 
-def trace_call(hook_name: str, plugin: str) -> None:
-    """With JLCE_TRACE_HOOKS set, print each hook call JLCE makes implementation by implementation."""
-    if os.environ.get("JLCE_TRACE_HOOKS"):
-        sys.stderr.write(f"jlce hook: {hook_name} -> {plugin}\n")
-
-
 def notify(pm: pluggy.PluginManager, run: Any, hook_name: str, **kwargs: Any) -> list[Any]:
-    """Call a lifecycle hook implementation by implementation so that one failing plugin is
-    logged and recorded in `run.errors` while the others, and the run, go on."""
-    caller = getattr(pm.hook, hook_name)
-    answers = []
-    for impl in reversed(caller.get_hookimpls()):
-        wanted = {arg: kwargs[arg] for arg in impl.argnames if arg in kwargs}
-        if "run" in impl.argnames:
-            wanted["run"] = run
-        trace_call(hook_name, impl.plugin_name)
-        try:
-            answer = impl.function(**wanted)
-        except Exception as error:
-            log.warning("plugin %s failed in %s: %s", impl.plugin_name, hook_name, error)
-            run.record_error(impl.plugin_name, hook_name, error)
-            continue
-        if answer is not None:
-            answers.append(answer)
-    return answers
+    """Call an observer hook through pluggy. A plugin that raises is logged and recorded in
+    `run.errors` while the others, and the run, go on. Returns the non-None answers."""
+    return [answer for _, answer in call_observers(pm, run, hook_name, **kwargs)]
+
+
+def contributions(pm: pluggy.PluginManager, run: Any, hook_name: str = "jlce_run_end") -> list[tuple[str, Any]]:
+    """Like `notify`, with each answer paired with the name of the plugin that gave it."""
+    return call_observers(pm, run, hook_name)

@@ -37,7 +37,10 @@ def select_profilers(registry: Any, names: str | Sequence[str] | None = None) ->
         names = "default"
     if isinstance(names, str):
         names = [names]
-    wanted = [part.strip() for name in names for part in name.split(",") if part.strip()]
+    # provenance is no profiler: every run records it, so naming it selects nothing extra
+    wanted = [part.strip() for name in names for part in name.split(",") if part.strip() and part.strip() != "provenance"]
+    if not wanted and any("provenance" in name for name in names):
+        return []
     if wanted in ([], ["none"]):
         return []
     if wanted == ["default"]:

@@ -18,6 +18,7 @@ from jlce.specs import (
     TaskDirSpec,
 )
 
+from jlce.hookcall import current_plugin
 # registration hook -> (registry attribute, spec type, human name)
 KINDS: dict[str, tuple[str, type, str]] = {
     "jlce_register_backends": ("backends", BackendSpec, "backend"),
@@ -49,14 +50,22 @@ class Registry:
         return table[name]
 
 
-def _registrar(registry: Registry, hook: str, plugin: str) -> Callable[[Any], None]:
+def _caller(fixed: str | None) -> str:
+    return fixed or current_plugin() or "unknown plugin"
+
+
+def _registrar(registry: Registry, hook: str, plugin: str | None = None) -> Callable[[Any], None]:
+    """The `register` callback of one registration hook; it names the calling plugin (`plugin`, or
+    the one whose implementation is running)."""
     attribute, spec_type, human = KINDS[hook]
     table: dict[str, Any] = getattr(registry, attribute)
 
     def register(spec: Any) -> None:
         if not isinstance(spec, spec_type):
+    fixed = plugin
             raise PluginError(f"plugin '{plugin}' registered a {type(spec).__name__} as a {human}; expected {spec_type.__name__}")
         if not spec.name or not isinstance(spec.name, str):
+        plugin = _caller(fixed)
             raise PluginError(f"plugin '{plugin}' registered a {human} without a name")
         if spec.name in table:
             other = table[spec.name].plugin
@@ -66,32 +75,26 @@ def _registrar(registry: Registry, hook: str, plugin: str) -> Callable[[Any], No
     return register
 
 
-def _task_dir_registrar(registry: Registry, plugin: str) -> Callable[[Any], None]:
+def _task_dir_registrar(registry: Registry, plugin: str | None = None) -> Callable[[Any], None]:
+    fixed = plugin
+
     def register(path: Any) -> None:
         directory = Path(path)
         if not directory.is_dir():
             raise PluginError(f"plugin '{plugin}' registered task directory '{directory}', which does not exist")
+        plugin = _caller(fixed)
         registry.task_dirs.append(TaskDirSpec(path=directory, plugin=plugin))
 
     return register
 
 
 def build_registry(pm: Any) -> Registry:
-    """Call every registration hook of every plugin, one plugin at a time, so errors name it."""
-    from jlce.plugin_manager import trace_call
-
+    """Call every registration hook through pluggy (`pm.hook.*`). Each implementation runs guarded
+    (`jlce.hookcall`), so the `register` callback knows which plugin calls it and an error names it."""
     registry = Registry()
-    calls = [(hook, _registrar) for hook in KINDS] + [("jlce_register_task_dirs", None)]
-    for hook, make in calls:
-        for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):
-            trace_call(hook, impl.plugin_name)
-            register = make(registry, hook, impl.plugin_name) if make else _task_dir_registrar(registry, impl.plugin_name)
-            try:
-                impl.function(register=register)
-            except PluginError:
-                raise
-            except Exception as error:
-                raise PluginError(f"plugin '{impl.plugin_name}' failed in {hook}: {type(error).__name__}: {error}") from error
+    for hook in KINDS:
+        getattr(pm.hook, hook)(register=_registrar(registry, hook))
+    pm.hook.jlce_register_task_dirs(register=_task_dir_registrar(registry))
     return registry
 
 

@@ -8,9 +8,10 @@ CUDA/HIP build, transformers, datasets, peft, vllm, drivers, ROCm); hardware (CP
 memory, GPUs with names, memory and UUIDs); performance-relevant environment variables.
 Credentials never get in: `jlce.secrets` redacts secret-looking names and values everywhere.
 
-Host facts are gathered at `jlce_run_start` (the state the run began in); the model and tasks at
-`jlce_run_end`. Nothing here imports torch or vllm: versions come from the already imported
-module or from package metadata.
+It is not a profiler one can leave out: the evaluator records it in every run, whatever
+`--profile` selects (`jlce.evaluator`). Host facts are gathered when the run starts (the state
+the run began in); the model and tasks at its end. Nothing here imports torch or vllm: versions
+come from the already imported module or from package metadata.
 """
 
 from __future__ import annotations
@@ -33,18 +34,11 @@ import jlce
 from jlce.plugins import hookimpl
 from jlce.plugins._devices import open_monitor
 from jlce.secrets import redact_args, redact_env, redact_mapping
-from jlce.specs import ProfilerSpec
 
 PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "huggingface-hub", "datasets", "peft", "accelerate",
             "bitsandbytes", "flash-attn", "triton", "numpy", "pluggy", "sacrebleu", "fugashi", "unidic-lite")
 TASK_FIELDS = ("version", "definition_hash", "data_hash", "data_source", "data_files", "num_fewshot")
 GIT_TIMEOUT_S = 5.0
-
-
-@hookimpl
-def jlce_register_profilers(register):
-    register(ProfilerSpec("provenance", "jlce.plugins.provenance:ProvenanceRecorder",
-                          description="JLCE version and git state, command, seeds, model, tasks, software, hardware, environment"))
 
 
 def _git(args: list[str], cwd: Path) -> str | None:
@@ -243,7 +237,7 @@ class ProvenanceRecorder:
         self.start()
         self.close()
         if self._failure is not None:
-            run.record_error("profiler:provenance", "collect", self._failure)
+            run.record_error("provenance", "collect", self._failure)
         config = dict(run.config or {})
         seeds = {key: value for key, value in config.items() if "seed" in key.lower()}
         if os.environ.get("PYTHONHASHSEED") is not None:

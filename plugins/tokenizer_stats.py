@@ -10,6 +10,9 @@ spaced) it reports, with the backend's own `count_tokens`:
   SentencePiece's dummy prefix does, scores lower on short runs);
 - `tokens_per_morpheme`: tokens over the morphemes MeCab (fugashi + unidic-lite) finds.
 
+It needs the backend's optional `count_tokens` ability (`Capability.COUNT_TOKENS`): a backend
+without it gets `{"available": false, "reason": ...}`, never an error.
+
 Special tokens the tokenizer adds to every text (`count_tokens([""])`) are reported as
 `special_tokens_per_text` and left out of the ratios. Runs when the model is loaded (prompts are
 built before) or else at the end; the cost is one tokenization of the sampled prompts plus the
@@ -23,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from jlce.backend import Capability, UnsupportedRequest, supports
 from jlce.errors import UserError
 from jlce.plugins import hookimpl
 from jlce.specs import ProfilerSpec
@@ -114,6 +118,15 @@ class TokenizerStatsProfiler:
             return {"available": False, "reason": "no model was loaded"}
         if not run.prompts:
             return {"available": False, "reason": "the run recorded no prompts"}
+        if not supports(backend, Capability.COUNT_TOKENS):
+            name = getattr(backend, "name", type(backend).__name__)
+            return {"available": False, "reason": f"backend '{name}' does not declare the count_tokens capability"}
+        try:
+            return self._measure_with(run, backend)
+        except UnsupportedRequest as error:  # an ability that depends on the backend's settings
+            return {"available": False, "reason": str(error)}
+
+    def _measure_with(self, run: Any, backend: Any) -> dict[str, Any]:
         started = time.perf_counter()
         analyser = morpheme_counter() if self.morphemes else None
         count_morphemes = analyser[0] if analyser else None

@@ -16,6 +16,7 @@ from jlce.events import BatchEvent, RunContext, StageEvent
 from jlce.plugins import hookimpl, make_plugin_manager, notify
 from jlce.plugins._devices import open_monitor
 from jlce.plugins.memory import THREAD_NAME, live_samplers
+from jlce.plugins.provenance import ProvenanceRecorder
 from jlce.profiling import merge_sections, profiler_options, select_profilers, start_profilers, stop_profilers
 from jlce.registry import build_registry
 from jlce.specs import ProfilerSpec
@@ -42,7 +43,10 @@ def stage(pm, run, name, task=None, seconds=0.0):
 
 
 def simulated_run(pm, run, interval=0.01):
-    """A run's lifecycle with real (short) stages; returns the merged run-end sections."""
+    """A run's lifecycle with real (short) stages; returns the merged run-end sections and, as the
+    evaluator records it in every run, the provenance."""
+    recorder = ProvenanceRecorder()
+    recorder.start()
     active = start_profilers(pm, build_registry(pm), "all", {"interval": interval}, run=run)
     try:
         notify(pm, run, "jlce_run_start")
@@ -58,9 +62,12 @@ def simulated_run(pm, run, interval=0.01):
         for task in ("jcommonsenseqa", "jnli"):
             stage(pm, run, "scoring", task, seconds=0.01)
             stage(pm, run, "writing", task, seconds=0.002)
-        return merge_sections(notify(pm, run, "jlce_run_end"))
+        sections = merge_sections(notify(pm, run, "jlce_run_end"))
+        sections["provenance"] = recorder.record(run)
+        return sections
     finally:
         stop_profilers(pm, active, run=run)
+        recorder.close()
 
 
 def test_select_profilers(pm):

@@ -31,6 +31,13 @@ def fail_cleanly() -> Iterator[None]:
         error_exit(str(error), error.exit_code)
     except JLCEError as error:
         error_exit(str(error), 1)
+    except ModuleNotFoundError as error:  # an optional dependency: name the extra that installs it
+        from jlce.extras import missing_extra
+
+        extra = missing_extra(error)
+        if extra is None:
+            raise
+        error_exit(str(extra), extra.exit_code)
     except OSError as error:
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
             error_exit(f"no space left on device while writing {error.filename or 'output'}; "

@@ -18,8 +18,8 @@ def build_options(**kwargs: Any) -> Any:
     quiet = kwargs.pop("quiet")
     if profile is None:
         kwargs["profile"] = None
-    elif profile.strip() == "none":  # no measurement; what ran (provenance) is always recorded
-        kwargs["profile"] = ("provenance",)
+    elif profile.strip() == "none":  # no profilers; provenance is recorded in every run regardless
+        kwargs["profile"] = ("none",)
     elif profile.strip() == "all":
         kwargs["profile"] = ("all",)
     else:

@@ -1,0 +1,90 @@
+"""`--backend dummy`: answers by fixed rules, with no model and no torch.
+
+For trying JLCE, writing and testing plugins, and CI. It is not a language model: its scores say
+nothing about any model (results.json records `backend: dummy`). One "token" is one character:
+
+- `loglikelihood`: minus the number of characters of the continuation (the shortest choice wins);
+- `loglikelihood_rolling`: minus the number of characters of the text;
+- `generate_until`: the text of `--backend-arg reply=TEXT` (default empty), cut at the first stop
+  sequence and at `max_new_tokens` characters;
+- `count_tokens`: characters.
+
+The model name is recorded but not read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from jlce.backend import Backend, BackendConfig, BatchOutput
+from jlce.errors import UserError
+from jlce.events import BatchEvent
+from jlce.plugin_manager import hookimpl
+from jlce.requests import (
+    GenerateRequest,
+    GenerateResult,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    RollingLoglikelihoodRequest,
+)
+from jlce.specs import BackendSpec
+
+RULES_VERSION = 1  # part of the fingerprint: a change of rules never reuses cached answers
+OPTIONS = ("reply",)
+
+
+@hookimpl
+def jlce_register_backends(register):
+    register(BackendSpec("dummy", DummyBackend,
+                         description="no model: fixed-rule answers (one character = one token), for tests and plugin authors"))
+
+
+class DummyBackend(Backend):
+    name = "dummy"
+
+    def __init__(self, config: BackendConfig):
+        unknown = sorted(set(config.options) - set(OPTIONS))
+        if unknown:
+            raise UserError(f"backend 'dummy': unknown --backend-arg {', '.join(unknown)} (known: {', '.join(OPTIONS)})")
+        self.model = config.model
+        self.reply = "" if config.options.get("reply") is None else str(config.options["reply"])
+        self.batch_size = config.batch_size if isinstance(config.batch_size, int) else 16
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"backend": "dummy", "model": self.model, "rules": RULES_VERSION, "reply": self.reply}
+
+    def _batches(self, requests: Sequence[Any], kind: str, answer: Any, size: Any) -> Iterator[BatchOutput]:
+        for start in range(0, len(requests), self.batch_size):
+            began = time.perf_counter()
+            batch = list(enumerate(requests[start:start + self.batch_size], start))
+            answers = [(i, answer(request)) for i, request in batch]
+            prompt, generated = size(batch, answers)
+            yield answers, BatchEvent(kind, len(batch), time.perf_counter() - began, prompt_tokens=prompt,
+                                      generated_tokens=generated, batch_size=self.batch_size)
+
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> Iterator[BatchOutput]:
+        return self._batches(requests, "loglikelihood",
+                             lambda r: LoglikelihoodResult(-float(len(r.continuation)), False, len(r.continuation)),
+                             lambda batch, _: (sum(len(r.context) + len(r.continuation) for _, r in batch), 0))
+
+    def loglikelihood_rolling(self, requests: Sequence[RollingLoglikelihoodRequest]) -> Iterator[BatchOutput]:
+        return self._batches(requests, "loglikelihood_rolling", lambda r: LoglikelihoodResult(-float(len(r.text)), False, len(r.text)),
+                             lambda batch, _: (sum(len(r.text) for _, r in batch), 0))
+
+    def _generate(self, request: GenerateRequest) -> GenerateResult:
+        text = self.reply
+        for stop in request.params.until:
+            if stop and stop in text:
+                text = text[:text.index(stop)]
+        finish = "length" if len(text) > request.params.max_new_tokens else "stop"
+        text = text[:request.params.max_new_tokens]
+        return GenerateResult(text, len(text), finish)
+
+    def generate_until(self, requests: Sequence[GenerateRequest]) -> Iterator[BatchOutput]:
+        return self._batches(requests, "generate_until", self._generate,
+                             lambda batch, answers: (sum(len(r.context) for _, r in batch), sum(a.n_tokens for _, a in answers)))
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(text) for text in texts]

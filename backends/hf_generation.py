@@ -2,7 +2,8 @@
 
 Each row stops at its own EOS, stop string or token budget and then leaves the batch (its cache
 rows are dropped), so a finished row costs nothing and never changes the others. A prefix shared
-by the prompts (fixed few-shot examples) can come from a cache computed once. Position ids
+by the prompts (fixed few-shot examples) can come from a cache computed once, and equal prompts
+(the k samples of one item, each with its own seed) are prefilled once per batch. Position ids
 are explicit, so a prompt's tokens get the same positions alone or in a batch: batched greedy
 output equals single-prompt greedy output.
 """
@@ -20,6 +21,7 @@ from jlce.backends.hf_scoring import (
     select_cache_rows,
 )
 
+from jlce.budget import fit_generation
 from jlce.requests import GenerationParams
 
 
@@ -54,7 +56,8 @@ class _Row:
         self.tokens: list[int] = []
         self.finish: str | None = None
         self.ended_by_eos = False
-        self.budget = max(0, min(row.params.max_new_tokens, max_length - len(row.prompt)))
+        # the budget the backend granted when it fitted the prompt (jlce.budget, same rule)
+        self.budget = fit_generation(len(row.prompt), row.params.max_new_tokens, max_length).max_new_tokens
         stops = [s for s in row.params.until if s]
         # a stop string of n characters spans at most 4n byte-level tokens (+1 for a split character)
         self.window = 4 * max((len(s) for s in stops), default=0) + 1
@@ -117,17 +120,24 @@ def generate_batch(model, tokenizer, rows: Sequence[GenerationRow], pad_id: int,
     active = [j for j, s in enumerate(states) if s.finish is None]
     if active:
         shared = prefix[0] if prefix else 0
-        ids, own_mask, positions = left_pad([states[j].row.prompt[shared:] for j in active], pad_id)
-        mask = torch.cat([torch.ones((len(active), shared), dtype=torch.long), own_mask], dim=1)
+        # equal prompts (the k samples of an item) are prefilled once; their rows then share that cache
+        unique: dict[tuple[int, ...], int] = {}
+        owner = [unique.setdefault(states[j].row.prompt, len(unique)) for j in active]
+        ids, own_mask, positions = left_pad([prompt[shared:] for prompt in unique], pad_id)
+        mask = torch.cat([torch.ones((len(unique), shared), dtype=torch.long), own_mask], dim=1)
         ids, mask, positions = ids.to(device), mask.to(device), (positions + shared).to(device)
         with torch.inference_mode():
-            past = select_cache_rows(prefix[1], torch.zeros(len(active), dtype=torch.long, device=device)) if prefix else None
+            past = select_cache_rows(prefix[1], torch.zeros(len(unique), dtype=torch.long, device=device)) if prefix else None
             out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=past, use_cache=True,
                         **last_logits_kwargs(model))
             del past
-            cache, next_position = out.past_key_values, positions[:, -1] + 1
+            cache, next_position, logits = out.past_key_values, positions[:, -1] + 1, out.logits[:, -1, :]
+            if len(unique) < len(active):
+                rows_of = torch.tensor(owner, device=mask.device)
+                cache.batch_select_indices(rows_of)
+                mask, next_position, logits = mask[rows_of], next_position[rows_of], logits[rows_of]
             while True:
-                chosen = _choose(out.logits[:, -1, :].float(), [states[j] for j in active])
+                chosen = _choose(logits.float(), [states[j] for j in active])
                 for j, token in zip(active, chosen):
                     states[j].push(token, eos_ids, tokenizer)
                 keep = [i for i, j in enumerate(active) if states[j].finish is None]
@@ -143,5 +153,5 @@ def generate_batch(model, tokenizer, rows: Sequence[GenerationRow], pad_id: int,
                     input_ids=torch.tensor(chosen, device=device).unsqueeze(1), attention_mask=mask,
                     position_ids=next_position.unsqueeze(1), past_key_values=cache, use_cache=True,
                 )
-                next_position = next_position + 1
+                next_position, logits = next_position + 1, out.logits[:, -1, :]
     return [(state.row.key, state.result(tokenizer)) for state in states]

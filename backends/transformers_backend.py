@@ -50,8 +50,10 @@ from jlce.backends.hf_scoring import (
 
 from jlce.backend import Backend, BackendConfig, BatchOutput
 from jlce.backends.chat import chat_template_wanted, render_chat
+from jlce.budget import FORWARD, Truncation, fit_generation, fit_pair
 from jlce.errors import UserError
 from jlce.events import BatchEvent
+from jlce.reasoning import prompt_opens_think
 from jlce.requests import (
     GenerateRequest,
     GenerateResult,
@@ -116,6 +118,9 @@ class TransformersBackend(Backend):
     def _render_chat(self, text: str) -> str:
         return render_chat(self.tokenizer, text)
 
+    def model_names(self) -> tuple[str, ...]:
+        return (self.ref.target,)
+
     def fingerprint(self) -> dict[str, Any]:
         if self._fingerprint is None:
             files = model_files_dir(self.ref, self.config.revision)
@@ -147,6 +152,11 @@ class TransformersBackend(Backend):
         backend = getattr(self.tokenizer, "backend_tokenizer", None)
         return text_sha256(backend.to_str()) if backend is not None else None
 
+    def engine(self) -> dict[str, str]:
+        from jlce.backends.engine_versions import torch_engine
+
+        return torch_engine(self.device, "transformers", *(("peft",) if self.config.adapter else ()))
+
     def describe(self) -> dict[str, Any]:
         config = self.model.config
         return {
@@ -171,30 +181,33 @@ class TransformersBackend(Backend):
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> Iterator[BatchOutput]:
         encoded = self.encoder.pairs([(r.context, r.continuation) for r in requests])
-        items = [(i, ctx, cont) for i, (ctx, cont) in enumerate(encoded)]
-        empty = [(i, LoglikelihoodResult(0.0, True, 0)) for i, _, cont in items if not cont]
+        fitted = [fit_pair(ctx, cont, self.max_length, FORWARD) for ctx, cont in encoded]
+        cuts = [truncation for _, _, truncation in fitted]
+        items = [(i, ctx, cont) for i, (ctx, cont, _) in enumerate(fitted)]
+        empty = [(i, LoglikelihoodResult(0.0, True, 0, cuts[i])) for i, _, cont in items if not cont]
         for scores, event in self._score(items, "loglikelihood"):
-            answers = [(key, LoglikelihoodResult(s.logprob, s.is_greedy, s.n_tokens)) for key, s in scores]
+            answers = [(key, LoglikelihoodResult(s.logprob, s.is_greedy, s.n_tokens, cuts[key])) for key, s in scores]
             yield empty + answers, event
             empty = []
         if empty:
             yield empty, BatchEvent(kind="loglikelihood", size=len(empty), seconds=0.0)
 
     def loglikelihood_rolling(self, requests: Sequence[RollingLoglikelihoodRequest]) -> Iterator[BatchOutput]:
-        windows = self.encoder.rolling([r.text for r in requests], self.max_length)
+        windows = self.encoder.rolling([r.text for r in requests], self.max_length, FORWARD)
         items = [((doc, w), ctx, cont) for doc, doc_windows in enumerate(windows)
                  for w, (ctx, cont) in enumerate(doc_windows)]
         parts: dict[int, dict[int, TokenScore]] = {doc: {} for doc in range(len(requests))}
-        ready = [(doc, LoglikelihoodResult(0.0, True, 0)) for doc, w in enumerate(windows) if not w]
+        ready = [(doc, LoglikelihoodResult(0.0, True, 0, Truncation(0))) for doc, w in enumerate(windows) if not w]
         for scores, event in self._score(items, "loglikelihood_rolling"):
             for (doc, w), score in scores:
                 parts[doc][w] = score
             done = [doc for doc in {doc for (doc, _), _ in scores} if len(parts[doc]) == len(windows[doc])]
             for doc in sorted(done):
                 ordered = [parts[doc][w] for w in range(len(windows[doc]))]  # fixed order: exact sums
+                n_tokens = sum(s.n_tokens for s in ordered)
                 ready.append((doc, LoglikelihoodResult(
-                    float(sum(s.logprob for s in ordered)), all(s.is_greedy for s in ordered),
-                    sum(s.n_tokens for s in ordered),
+                    float(sum(s.logprob for s in ordered)), all(s.is_greedy for s in ordered), n_tokens,
+                    Truncation(n_tokens),  # windows score every token: nothing is cut
                 )))
             yield ready, BatchEvent(kind=event.kind, size=len(ready), seconds=event.seconds,
                                     prompt_tokens=event.prompt_tokens, batch_size=event.batch_size,
@@ -247,11 +260,14 @@ class TransformersBackend(Backend):
                 raise UserError(f"bad generation parameters {params}: need max_new_tokens >= 0, "
                                 "temperature >= 0 and 0 < top_p <= 1")
         prompts = self.encoder.prompt([r.context for r in requests])
+        opened = [prompt_opens_think(self.encoder.render(r.context)) for r in requests]  # R1 templates open <think>
         rows: list[GenerationRow] = []
+        cuts: list[Truncation] = []
         for i, (request, prompt) in enumerate(zip(requests, prompts)):
-            keep = max(1, self.max_length - request.params.max_new_tokens)
+            fit = fit_generation(len(prompt), request.params.max_new_tokens, self.max_length)
+            cuts.append(fit.truncation)
             seed = request.params.seed if request.params.seed is not None else self.config.seed
-            rows.append(GenerationRow(i, tuple(prompt[-keep:]), request.params, seed))
+            rows.append(GenerationRow(i, tuple(fit.apply(prompt)), request.params, seed))
         sizer = BatchSizer(self._start_size, self._adaptive)
         for shared, members in self._prompt_clusters(rows):
             began = time.perf_counter()
@@ -271,8 +287,9 @@ class TransformersBackend(Backend):
                     continue
                 sizer.record(sizer.size)
                 self.batch_sizes_used["generate_until"] = list(sizer.used)
-                answers = [(key, GenerateResult(g.text, g.n_tokens, g.finish_reason)) for key, g in outputs]
-                computed = sum(len(r.prompt) - shared for r in batch) + (shared if start == 0 else 0)
+                answers = [(key, GenerateResult(g.text, g.n_tokens, g.finish_reason, cuts[key], opened_think=opened[key]))
+                           for key, g in outputs]
+                computed = sum(len(p) - shared for p in {r.prompt for r in batch}) + (shared if start == 0 else 0)
                 yield answers, BatchEvent(
                     kind="generate_until", size=len(batch), seconds=time.perf_counter() - began + prefix_seconds,
                     prompt_tokens=computed, generated_tokens=sum(g.n_tokens for _, g in outputs),

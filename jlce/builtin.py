@@ -22,6 +22,13 @@ def jlce_register_metrics(register):
 
 
 @hookimpl
+def jlce_register_presets(register):
+    from jlce.presets import register_presets
+
+    register_presets(register)
+
+
+@hookimpl
 def jlce_register_filters(register):
     from jlce.filters import register_filters
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,18 +14,29 @@ from typing import Any
 from jlce import __version__
 from jlce.backend import Backend, BackendConfig
 from jlce.cache import RequestCache, fingerprint_hash
-from jlce.errors import DataError, JLCEError, PluginError
+from jlce.errors import DataError, DataMissing, JLCEError, PluginError
 from jlce.events import RunContext, StageEvent
-from jlce.paths import cache_dir, slug
+from jlce.identity import model_identity
+from jlce.paths import cache_dir, check_unique_slugs, slug
+from jlce.contributions import merge_contributions
+from jlce.extras import missing_extra
+from jlce.plugin_manager import contributions as run_end_contributions
 from jlce.plugin_manager import get_plugin_manager, notify
+from jlce.plugins.provenance import ProvenanceRecorder
+from jlce.pluginargs import check_task_arguments
 from jlce.progress import Progress
+from jlce.reasoning import ReasoningPolicy, finish_answers, reasoning_summary, resolve_policy, sent_request, task_reasoning_budget
 from jlce.registry import get_registry
 from jlce.requests import Request
 from jlce.results import ResultsWriter
+from jlce.rundir import RunFolder, new_run_id, prepare_run_folder
+from jlce.presets import choose_preset
 from jlce.runconfig import RunOptions
+from jlce.sampling import announce, task_sampling
 from jlce.scoring import score_task
 from jlce.specs import resolve
 from jlce.task import Task, load_tasks
+from jlce.truncation import TruncationGuard, question_tokens, sample_truncation, task_truncation, warning_text
 
 KIND_ORDER = ("loglikelihood", "loglikelihood_rolling", "generate_until")
 
@@ -53,24 +65,33 @@ class _Pool:
         return self.index[request]
 
 
-def default_output_dir(options: RunOptions, started: datetime) -> Path:
-    return options.results_root / slug(options.model) / started.strftime("%Y%m%dT%H%M%SZ")
+def default_output_dir(options: RunOptions, run_id: str) -> Path:
+    return options.results_root / slug(options.model) / run_id
 
 
 class Evaluator:
-    def __init__(self, options: RunOptions):
+    def __init__(self, options: RunOptions, backend: Backend | None = None):
+        """`backend`: an already built Backend to evaluate (the Python API); it is used as is and
+        left open. Without it, `options.backend` names a registered backend, loaded and closed here."""
         self.options = options
         self.pm = get_plugin_manager()
         self.registry = get_registry()
-        self.registry.get("backends", options.backend)  # an unknown backend fails before any work
+        self.given_backend = backend
+        if backend is None:
+            self.registry.get("backends", options.backend)  # an unknown backend fails before any work
         self.started = datetime.now(timezone.utc)
-        run_id = self.started.strftime("%Y%m%dT%H%M%S%fZ")
-        self.output_dir = options.output_dir or default_output_dir(options, self.started)
+        run_id = new_run_id(self.started)
+        self.output_dir = options.output_dir or default_output_dir(options, run_id)
         self.run = RunContext(run_id, options.public(), self.output_dir)
         self.progress = Progress(enabled=options.show_progress)
         self.cache_stats: dict[str, dict[str, int]] = {}
         self.skipped: dict[str, str] = {}
         self.cache: RequestCache | None = None
+        self.truncation_guard = TruncationGuard(options.truncation)  # prompts cut by the context (jlce.truncation)
+        self.fingerprint: dict[str, Any] = {}  # the backend's, plus a remote model's weights probe id
+        self.reasoning = ReasoningPolicy()  # decided once the backend has loaded (auto: by the model's names)
+        self.provenance = ProvenanceRecorder()  # part of every result, whatever --profile selects
+        self.preset = choose_preset(self.registry.presets, options.preset, options.model)
 
     @contextmanager
     def stage(self, name: str, task: str | None = None) -> Iterator[None]:
@@ -87,33 +108,53 @@ class Evaluator:
         options = self.options
         profilers = start_profilers(self.pm, self.registry, options.profile, options.profile_options, run=self.run)
         backend: Backend | None = None
+        folder: RunFolder | None = None
         try:
+            self.provenance.start()
+            # the output folder and the cache are checked before any data or model loads
+            folder = prepare_run_folder(options.output_dir, default_output_dir(options, self.run.run_id).parent,
+                                        self.run.run_id, options.overwrite)
+            self.cache = self._open_cache()
             notify(self.pm, self.run, "jlce_run_start")
             tasks = self._load_tasks()
-            self.cache = self._open_cache()  # a damaged cache is reported before the model loads
+            check_task_arguments(tasks, self.registry)  # metric/filter arguments, before the model loads
+            announce(self.preset, tasks)  # before the model loads
             with self.stage("model_load"):
                 backend = self._load_backend()
             self.run.backend = backend
+            if self.cache is not None:
+                self.cache.use_engine(backend.engine())
+            self.fingerprint = model_identity(backend, self.cache, fingerprint_hash)
             notify(self.pm, self.run, "jlce_model_loaded")
             answers = self._answer(tasks, backend)
-            writer = ResultsWriter(self.output_dir)
+            writer = ResultsWriter(folder.staging)
             task_results: dict[str, Any] = {}
             for task in tasks:
                 with self.stage("scoring", task.name):
                     scores = score_task(task, answers[task.name])
+                    cuts = _record_truncation(scores.samples, answers[task.name])
                 with self.stage("writing", task.name):
                     writer.write_samples(task.name, scores.samples)
                 task_results[task.name] = _task_entry(task, scores.metrics)
-            contributions = notify(self.pm, self.run, "jlce_run_end")
+                task_results[task.name]["truncation"] = self._truncation_summary(task.name, cuts)
+                task_results[task.name]["sampling"] = {**task.sampling.to_dict(), **scores.sampling}
+                if self.reasoning.enabled:  # what thinking cost on this task
+                    task_results[task.name]["reasoning"] = reasoning_summary([a for inst in answers[task.name] for a in inst])
+            contributions = run_end_contributions(self.pm, self.run)
             results = self._results(backend, task_results, contributions)
             writer.write_results(results)
+            folder.publish()
+            folder = None
             return RunOutcome(self.output_dir, results)
         finally:
+            if folder is not None:
+                folder.discard()
             stop_profilers(self.pm, profilers, run=self.run)
+            self.provenance.close()
             self.progress.stop()
             if self.cache is not None:
                 self.cache.close()
-            if backend is not None:
+            if backend is not None and backend is not self.given_backend:
                 backend.close()
 
     # ---- stages ---------------------------------------------------------------------------
@@ -124,38 +165,67 @@ class Evaluator:
         options = self.options
         ready: list[Task] = []
         missing: dict[str, str] = {}
+        refused: dict[str, str] = {}
         with self.stage("data_load"):
-            for task in load_tasks(options.tasks, options.include_paths):
+            selected = load_tasks(options.tasks, options.include_paths)
+            check_unique_slugs([task.name for task in selected])  # samples/<slug>.jsonl is never shared
+            for task in selected:
                 try:
-                    task.build(limit=options.limit, num_fewshot=options.num_fewshot, data=options.data)
-                except DataError as error:
+                    task.build(limit=options.limit, num_fewshot=options.num_fewshot, data=options.data,
+                               sampling=task_sampling(task, options, self.preset))
+                except DataMissing as error:
                     missing[task.name] = str(error)
                     continue
+                except DataError as error:  # damaged or unscorable data: refused, never skipped
+                    refused[task.name] = str(error)
+                    continue
                 ready.append(task)
+        if refused:
+            details = "\n".join(f"  {name}: {message}" for name, message in {**refused, **missing}.items())
+            raise DataError(f"bad data in {len(refused)} task(s), refused rather than scored "
+                            f"(--skip-missing-data skips missing data only):\n{details}")
         if missing and not options.skip_missing_data:
             details = "\n".join(f"  {name}: {message}" for name, message in missing.items())
             raise DataError(f"data is missing for {len(missing)} task(s) (add --skip-missing-data to run the others):\n{details}")
         if not ready:
             raise DataError("no task has its data; nothing to evaluate")
+        for name, message in missing.items():  # --skip-missing-data: say what is skipped and why
+            print(f"jlce: skipped task '{name}' (--skip-missing-data): {message}", file=sys.stderr)
         self.skipped = missing
         tasks = ready
         self.run.tasks = tasks
         self.run.prompts = {task.name: [inst.prompt for inst in task.instances] for task in tasks}
         return tasks
 
+    def _backend_label(self) -> str:
+        if self.given_backend is not None:
+            return f"backend '{getattr(self.given_backend, 'name', type(self.given_backend).__name__)}' (passed to jlce.evaluate)"
+        spec = self.registry.backends[self.options.backend]
+        return f"backend '{spec.name}' (plugin '{spec.plugin}')"
+
     def _load_backend(self) -> Backend:
+        if self.given_backend is not None:
+            return self.given_backend
         options = self.options
         spec = self.registry.get("backends", options.backend)
         config = BackendConfig(
             model=options.model, revision=options.revision, dtype=options.dtype, device=options.device,
             batch_size=options.batch_size, max_length=options.max_length, adapter=options.adapter,
-            merge_adapter=options.merge_adapter, chat_template=options.chat_template,
+            merge_adapter=options.merge_adapter,
+            chat_template=options.chat_template if options.chat_template is not None or self.preset is None
+            else self.preset.chat_template,
             trust_remote_code=options.trust_remote_code, seed=options.seed, options=dict(options.backend_options),
         )
         try:
             return resolve(spec.factory)(config)
         except JLCEError:
             raise
+        except ModuleNotFoundError as error:
+            extra = missing_extra(error, f"backend '{spec.name}'")
+            if extra is not None:
+                raise extra from error
+            raise BackendFailure(f"backend '{spec.name}' (plugin '{spec.plugin}') failed to load model '{options.model}': "
+                                 f"{type(error).__name__}: {error}") from error
         except Exception as error:
             raise BackendFailure(f"backend '{spec.name}' (plugin '{spec.plugin}') failed to load model '{options.model}': "
                                  f"{type(error).__name__}: {error}") from error
@@ -163,27 +233,50 @@ class Evaluator:
     def _answer(self, tasks: list[Task], backend: Backend) -> dict[str, list[list[Any]]]:
         """Pool every request by kind, serve what the cache has, ask the backend for the rest."""
         pools: dict[str, _Pool] = {kind: _Pool() for kind in KIND_ORDER}
-        with self.stage("build_requests"):
-            slots = {task.name: [[pools[r.kind].add(r) for r in inst.requests] for inst in task.instances] for task in tasks}
-        model_hash = fingerprint_hash(backend.fingerprint())
+        self.reasoning = policy = resolve_policy(self.options.reasoning, self.options.reasoning_max_new_tokens,
+                                                 self.options.model, *backend.model_names())
+        with self.stage("build_requests"):  # with reasoning on, generations go without stops and with a raised budget
+            slots = {task.name: [[pools[r.kind].add(sent_request(policy, r, task_reasoning_budget(task))) for r in inst.requests]
+                                 for inst in task.instances] for task in tasks}
+        self._own_requests(tasks, slots, backend)
+        model_hash = fingerprint_hash(self.fingerprint)
         answered: dict[str, dict[int, Any]] = {}
         for kind in KIND_ORDER:
             pool = pools[kind]
             if pool.requests:
                 answered[kind] = self._serve(kind, pool.requests, backend, self.cache, model_hash)
-        return {
+        answers = {
             task.name: [[answered[r.kind][slot] for r, slot in zip(inst.requests, inst_slots)]
                         for inst, inst_slots in zip(task.instances, slots[task.name])]
             for task in tasks
         }
+        finish_answers(policy, tasks, answers, backend.count_tokens)  # the task's stops, on the answer part only
+        return answers
+
+    def _own_requests(self, tasks: list[Task], slots: dict[str, list[list[int]]], backend: Backend) -> None:
+        """Tell the truncation guard which task item each pooled request answers, with the token
+        count of the item's own question (by the backend's tokenizer, when it has one)."""
+        for task in tasks:
+            counts = question_tokens(task.instances, backend.count_tokens)
+            for inst, inst_slots, count in zip(task.instances, slots[task.name], counts):
+                for request, slot in zip(inst.requests, inst_slots):
+                    self.truncation_guard.own(request.kind, slot, task.name, inst.doc_id, count)
+
+    def _truncation_summary(self, task: str, cuts: list[dict[str, Any] | None]) -> dict[str, Any]:
+        summary = task_truncation(cuts)
+        message = warning_text(task, summary)
+        if message and self.options.truncation == "warn":
+            print(f"jlce: warning: {message}", file=sys.stderr)
+        return summary
 
     def _open_cache(self) -> RequestCache | None:
         if not self.options.use_cache:
             return None
-        return RequestCache(self.options.cache_path or cache_dir() / "requests.sqlite")
+        return RequestCache(self.options.cache_path or cache_dir() / "requests.sqlite", policy=self.options.cache_policy)
 
     def _serve(self, kind: str, requests: list[Request], backend: Backend, cache: RequestCache | None, model_hash: str) -> dict[int, Any]:
         answers: dict[int, Any] = cache.get_many(model_hash, requests) if cache is not None else {}
+        self.truncation_guard.check(kind, answers.items())
         hits = len(answers)
         todo = [i for i in range(len(requests)) if i not in answers]
         self.cache_stats[kind] = {"requests": len(requests), "hits": hits, "misses": len(todo)}
@@ -198,21 +291,21 @@ class Evaluator:
                     if cache is not None:
                         cache.put_many(model_hash, [(requests[i], result) for i, result in batch])
                     answers.update(batch)
+                    self.truncation_guard.check(kind, batch)  # --truncation error stops at the first cut
                     notify(self.pm, self.run, "jlce_after_batch", event=event)
                     self.progress.advance(bar, len(batch))
             except JLCEError:
                 raise
             except Exception as error:
-                spec = self.registry.backends[self.options.backend]
-                raise BackendFailure(f"backend '{spec.name}' (plugin '{spec.plugin}') failed during {kind}: "
+                raise BackendFailure(f"{self._backend_label()} failed during {kind}: "
                                      f"{type(error).__name__}: {error}. Finished batches are cached: run the same command again to resume") from error
         missing = len(requests) - len(answers)
         if missing:
             raise PluginError(f"backend '{self.options.backend}' left {missing} {kind} requests unanswered")
         return answers
 
-    def _results(self, backend: Backend, task_results: dict[str, Any], contributions: list[dict]) -> dict[str, Any]:
-        fingerprint = backend.fingerprint()
+    def _results(self, backend: Backend, task_results: dict[str, Any], contributions: list[tuple[str, Any]]) -> dict[str, Any]:
+        fingerprint = self.fingerprint
         results: dict[str, Any] = {
             "schema_version": "1.0",
             "jlce_version": __version__,
@@ -224,23 +317,38 @@ class Evaluator:
             "config": self.run.config,
             "tasks": task_results,
             "skipped_tasks": self.skipped,
+            "reasoning": self.reasoning.to_dict(),
             "cache": {"hits": sum(s["hits"] for s in self.cache_stats.values()),
-                      "misses": sum(s["misses"] for s in self.cache_stats.values()), "by_kind": self.cache_stats},
+                      "misses": sum(s["misses"] for s in self.cache_stats.values()), "by_kind": self.cache_stats,
+                      **(self.cache.stats() if self.cache is not None else {"policy": "off"})},
             "profile": {},
             "errors": self.run.errors,
         }
-        for contribution in contributions:
-            _merge(results, contribution)
+        results["provenance"] = self._provenance()
+        results["preset"] = self.preset.record() if self.preset is not None else None
+        # plugins add sections (profile.<name>, provenance keys, extensions.<plugin>); they never
+        # replace anything, and whatever else they return is refused and recorded as their error
+        merge_contributions(results, contributions, self.run.record_error)
         results["errors"] = self.run.errors
         return results
 
+    def _provenance(self) -> dict[str, Any]:
+        """The core's provenance record; should collecting it fail, the failure is recorded and the
+        record says what it still knows."""
+        try:
+            return self.provenance.record(self.run)
+        except Exception as error:
+            self.run.record_error("core", "provenance", error)
+            return {"jlce_version": __version__, "run_id": self.run.run_id, "incomplete": True}
 
-def _merge(target: dict[str, Any], extra: dict[str, Any]) -> None:
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            _merge(target[key], value)
-        elif key not in ("tasks", "model", "schema_version"):
-            target[key] = value
+
+def _record_truncation(rows: list[dict[str, Any]], answers: list[list[Any]]) -> list[dict[str, Any] | None]:
+    """Each sample row gets what the context cut of its prompt (None: the backend did not say)."""
+    cuts = [sample_truncation(item) for item in answers]
+    if len(rows) == len(cuts):  # one row per item (a self-scoring bridge task may differ)
+        for row, cut in zip(rows, cuts):
+            row["truncation"] = cut
+    return cuts
 
 
 def _task_entry(task: Task, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -254,5 +362,5 @@ def _task_entry(task: Task, metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def evaluate(options: RunOptions) -> RunOutcome:
-    return Evaluator(options).execute()
+def evaluate(options: RunOptions, backend: Backend | None = None) -> RunOutcome:
+    return Evaluator(options, backend).execute()

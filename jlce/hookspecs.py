@@ -57,6 +57,12 @@ def jlce_register_profilers(register: Callable[[ProfilerSpec], None]) -> None:
     """Register profilers (`--profile NAME,...`)."""
 
 
+@hookspec
+def jlce_register_presets(register: Callable[[Any], None]) -> None:
+    """Register model-family presets (`jlce.presets.PresetSpec`): default decoding settings for the
+    models a preset matches, chosen by `--preset auto|NAME|none`."""
+
+
 # ---- run lifecycle (observers; failures are recorded, never fatal) ---------------------------
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from jlce.errors import PluginError, UserError, did_you_mean
+from jlce.presets import PresetSpec
 from jlce.specs import (
     BackendSpec,
     FilterSpec,
@@ -17,8 +18,8 @@ from jlce.specs import (
     ReaderSpec,
     TaskDirSpec,
 )
-
 from jlce.hookcall import current_plugin
+
 # registration hook -> (registry attribute, spec type, human name)
 KINDS: dict[str, tuple[str, type, str]] = {
     "jlce_register_backends": ("backends", BackendSpec, "backend"),
@@ -27,6 +28,7 @@ KINDS: dict[str, tuple[str, type, str]] = {
     "jlce_register_readers": ("readers", ReaderSpec, "data format"),
     "jlce_register_processors": ("processors", ProcessorSpec, "document processor"),
     "jlce_register_profilers": ("profilers", ProfilerSpec, "profiler"),
+    "jlce_register_presets": ("presets", PresetSpec, "preset"),
 }
 
 
@@ -38,6 +40,7 @@ class Registry:
     readers: dict[str, ReaderSpec] = field(default_factory=dict)
     processors: dict[str, ProcessorSpec] = field(default_factory=dict)
     profilers: dict[str, ProfilerSpec] = field(default_factory=dict)
+    presets: dict[str, PresetSpec] = field(default_factory=dict)
     task_dirs: list[TaskDirSpec] = field(default_factory=list)
 
     def get(self, kind: str, name: str) -> Any:
@@ -59,13 +62,13 @@ def _registrar(registry: Registry, hook: str, plugin: str | None = None) -> Call
     the one whose implementation is running)."""
     attribute, spec_type, human = KINDS[hook]
     table: dict[str, Any] = getattr(registry, attribute)
+    fixed = plugin
 
     def register(spec: Any) -> None:
+        plugin = _caller(fixed)
         if not isinstance(spec, spec_type):
-    fixed = plugin
             raise PluginError(f"plugin '{plugin}' registered a {type(spec).__name__} as a {human}; expected {spec_type.__name__}")
         if not spec.name or not isinstance(spec.name, str):
-        plugin = _caller(fixed)
             raise PluginError(f"plugin '{plugin}' registered a {human} without a name")
         if spec.name in table:
             other = table[spec.name].plugin
@@ -79,10 +82,10 @@ def _task_dir_registrar(registry: Registry, plugin: str | None = None) -> Callab
     fixed = plugin
 
     def register(path: Any) -> None:
+        plugin = _caller(fixed)
         directory = Path(path)
         if not directory.is_dir():
             raise PluginError(f"plugin '{plugin}' registered task directory '{directory}', which does not exist")
-        plugin = _caller(fixed)
         registry.task_dirs.append(TaskDirSpec(path=directory, plugin=plugin))
 
     return register

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jlce.data.loader import DataSource, SplitData, load_split
-from jlce.errors import ConfigError, UserError, did_you_mean
+from jlce.errors import ConfigError, DataDamaged, DataError, DataMissing, UserError, did_you_mean
+from jlce.fewshot import FewshotPlan, plan as plan_fewshot
+from jlce.mcgen import DEFAULT_TEMPLATE, labels_for, render_item
 from jlce.prompts import Template
 from jlce.registry import get_registry
+from jlce.sampling import DEFAULT_SEED, Overrides, TaskSampling, resolve_sampling
 from jlce.requests import GenerateRequest, GenerationParams, LoglikelihoodRequest, Request, RollingLoglikelihoodRequest
 from jlce.taskindex import TaskEntry, task_index
 from jlce.taskload import load_task_config
@@ -32,6 +35,7 @@ class Instance:
     requests: list[Request]
     choices: tuple[str, ...] | None = None
     gold: int | None = None
+    query: str = ""  # the item's own question: the prompt after the instruction and few-shot examples
 
 
 @dataclass
@@ -45,6 +49,12 @@ class Task:
     data_files: list[dict[str, str]] = field(default_factory=list)
     num_fewshot: int = 0
     fewshot_ids: list[int] = field(default_factory=list)
+    sampling: TaskSampling = field(default_factory=TaskSampling)  # decoding and repeats (jlce.sampling)
+
+    @property
+    def generative_mc(self) -> bool:
+        """A multiple-choice task asked generatively (choices listed, answer read from text)."""
+        return self.config.output_type == "multiple_choice" and self.sampling.mc_mode == "generate"
 
     @property
     def name(self) -> str:
@@ -92,46 +102,91 @@ class Task:
             "target": make("target", c.target, ("target",)) if c.target is not None else None,
             "gold": make("gold", c.gold, ("gold",)) if c.gold is not None else None,
             "choices": [make(f"choices.{i}", s, ("choices", i)) for i, s in enumerate(c.choices or [])],
+            "mc_generate": make("mc_generate.template", c.mc_generate.template or DEFAULT_TEMPLATE,
+                                ("mc_generate", "template") if c.mc_generate.template else ("output_type",)),
         }
 
     # ---- building -------------------------------------------------------------------------
 
-    def build(self, *, limit: int | None = None, num_fewshot: int | None = None, data: DataSource = "auto") -> None:
+    def build(self, *, limit: int | None = None, num_fewshot: int | None = None, data: DataSource = "auto",
+              sampling: TaskSampling | None = None) -> None:
         """Load data, choose few-shot examples and render every item's prompt and requests."""
         c = self.config
+        self.sampling = sampling or resolve_sampling(c, DEFAULT_SEED, Overrides(), Overrides())
         templates = self._templates()
         eval_data = load_split(c.task, c.dataset, c.eval_split, self.path, data)
+        if not eval_data.docs:
+            raise DataDamaged(f"task '{c.task}': the evaluation split '{c.eval_split}' has no items "
+                              f"({', '.join(name for name, _ in eval_data.files) or 'no files'}): nothing to score")
         docs = eval_data.docs if limit is None else eval_data.docs[:limit]
+        self._check_items(docs, range(len(docs)), eval_data, c.eval_split, templates)
         n_shots = c.fewshot.n if (num_fewshot is None and c.fewshot) else (num_fewshot or 0)
-        shots: list[dict[str, Any]] = []
+        fewshot_plan = FewshotPlan()
         fewshot_data: SplitData | None = None
         if n_shots:
             if c.fewshot is None:
                 raise UserError(f"task '{c.task}' defines no few-shot split; use --num-fewshot 0")
-            fewshot_data = eval_data if c.fewshot.split == c.eval_split else load_split(c.task, c.dataset, c.fewshot.split, self.path, data)
-            shots = self._choose_fewshot(fewshot_data.docs, n_shots, same_split=c.fewshot.split == c.eval_split, n_eval=len(docs))
+            fewshot_data = eval_data if c.fewshot.split == c.eval_split else self._load_fewshot_split(data)
+            fewshot_plan = self._choose_fewshot(fewshot_data, n_shots, same_split=c.fewshot.split == c.eval_split,
+                                                n_eval=len(docs), templates=templates)
         self.num_fewshot = n_shots
-        self.instances = [self._instance(i, doc, shots, templates) for i, doc in enumerate(docs)]
-        used = {"eval": docs, "fewshot_ids": self.fewshot_ids}
+        pool = fewshot_data.docs if fewshot_data is not None else []
+        self.instances = [self._instance(i, doc, [pool[j] for j in fewshot_plan.for_item(i)], templates)
+                          for i, doc in enumerate(docs)]
+        used: dict[str, Any] = {"eval": docs, "fewshot_ids": self.fewshot_ids}
+        if fewshot_plan.per_item is not None:
+            used["fewshot_ids_per_item"] = fewshot_plan.per_item
         self.data_hash = hashlib.sha256(json.dumps(used, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
         self.data_source = eval_data.source
         files = list(eval_data.files) + (list(fewshot_data.files) if fewshot_data and fewshot_data is not eval_data else [])
         self.data_files = [{"name": name, "sha256": sha} for name, sha in files]
 
-    def _choose_fewshot(self, pool: list[dict[str, Any]], n: int, *, same_split: bool, n_eval: int) -> list[dict[str, Any]]:
-        assert self.config.fewshot is not None
-        candidates = list(range(len(pool)))
-        if same_split:  # never show an evaluated item as an example
-            candidates = candidates[n_eval:]
-        if len(candidates) < n:
-            raise UserError(f"task '{self.name}': {n} few-shot examples requested but only {len(candidates)} are available")
-        sampler = self.config.fewshot.sampler
-        if sampler == "first":
-            chosen = candidates[:n]
-        else:  # "fixed": one seeded sample shared by all items (its prefix can be cached)
-            chosen = random.Random(self.config.fewshot.seed).sample(candidates, n)
-        self.fewshot_ids = chosen
-        return [pool[i] for i in chosen]
+    def _load_fewshot_split(self, data: DataSource) -> SplitData:
+        c = self.config
+        assert c.fewshot is not None
+        try:
+            return load_split(c.task, c.dataset, c.fewshot.split, self.path, data)
+        except DataMissing as error:
+            raise DataMissing(f"{error}. The few-shot examples come from split '{c.fewshot.split}': "
+                              f"`--num-fewshot 0` evaluates '{c.task}' zero-shot without it") from None
+
+    def _choose_fewshot(self, data: SplitData, n: int, *, same_split: bool, n_eval: int, templates: dict[str, Any]) -> FewshotPlan:
+        """Which pool documents each item is shown (jlce.fewshot); the chosen ones are checked
+        like evaluated items."""
+        fewshot = self.config.fewshot
+        assert fewshot is not None
+        pool = data.docs
+        candidates = list(range(n_eval, len(pool)) if same_split else range(len(pool)))  # never an evaluated item
+        label_of = None
+        if fewshot.sampler == "stratified":
+            self._check_items(pool, candidates, data, fewshot.split, templates)
+            label_of = lambda i: self._label(pool[i], templates)  # noqa: E731
+        chosen = plan_fewshot(fewshot.sampler, candidates, n, fewshot.seed, n_eval, task=self.name, label_of=label_of)
+        self._check_items(pool, chosen.all_ids, data, fewshot.split, templates)
+        self.fewshot_ids = chosen.all_ids
+        return chosen
+
+    def _label(self, doc: dict[str, Any], t: dict[str, Any]) -> Any:
+        """What the stratified sampler balances: the gold choice, else the rendered target."""
+        if t["gold"] is not None:
+            return self._gold(doc, t, self._choices(doc, t))
+        return t["target"].render(doc) if t["target"] is not None else ""
+
+    def _check_items(self, docs: list[dict[str, Any]], indices, data: SplitData, split: str, t: dict[str, Any]) -> None:
+        """Refuse an item whose choices or gold cannot be scored, naming the file, item and field."""
+        if self.config.output_type != "multiple_choice":
+            return
+        files = ", ".join(name for name, _ in data.files) or "no files"
+        for i in indices:
+            try:
+                self._gold(docs[i], t, self._choices(docs[i], t))
+            except DataError as error:
+                raise DataDamaged(f"task '{self.name}', {files} (split '{split}'), item {i}: {error}") from None
+            except ConfigError as error:
+                if error.key not in ("gold", "choices_field") and not str(error.key).startswith("choices"):
+                    raise
+                raise DataDamaged(f"task '{self.name}', {files} (split '{split}'), item {i}, field '{error.key}' "
+                                  f"({error.file}{f':{error.line}' if error.line else ''}): {error.detail}") from None
 
     def _instance(self, doc_id: int, doc: dict[str, Any], shots: list[dict[str, Any]], t: dict[str, Any]) -> Instance:
         c = self.config
@@ -146,20 +201,42 @@ class Task:
         for shot in shots:
             shot_choices = self._choices(shot, t)
             shot_target = t["target"].render(shot) if t["target"] else shot_choices[self._gold(shot, t, shot_choices)]
+            if self.generative_mc:
+                shot_target = labels_for(c.mc_generate.labels, len(shot_choices))[self._gold(shot, t, shot_choices)]
+                parts.append(self._mc_question(shot, shot_choices, t) + c.target_delimiter + shot_target + c.fewshot_delimiter)
+                continue
             parts.append(t["prompt"].render(shot) + c.target_delimiter + shot_target + c.fewshot_delimiter)
-        prompt = "".join(parts) + t["prompt"].render(doc)
+        prompt = "".join(parts) + (self._mc_question(doc, choices, t) if self.generative_mc else t["prompt"].render(doc))
         requests: list[Request]
-        if c.output_type == "multiple_choice":
+        if self.generative_mc:
+            m = c.mc_generate
+            requests = self._sample_requests(prompt, doc_id, tuple(m.until), m.max_new_tokens)
+        elif c.output_type == "multiple_choice":
             requests = [LoglikelihoodRequest(prompt, c.target_delimiter + choice) for choice in choices]
         elif c.output_type == "loglikelihood":
             requests = [LoglikelihoodRequest(prompt, c.target_delimiter + target)]
         elif c.output_type == "loglikelihood_rolling":
             requests = [RollingLoglikelihoodRequest(prompt)]
         else:
-            g = c.generation
-            params = GenerationParams(until=tuple(g.until), max_new_tokens=g.max_new_tokens, temperature=g.temperature)
-            requests = [GenerateRequest(prompt, params)]
-        return Instance(doc_id, doc, prompt, target, references, requests, tuple(choices) if choices else None, gold)
+            requests = self._sample_requests(prompt, doc_id, tuple(c.generation.until), c.generation.max_new_tokens)
+        return Instance(doc_id, doc, prompt, target, references, requests, tuple(choices) if choices else None, gold,
+                        query=prompt[sum(map(len, parts)):])
+
+    def _mc_question(self, doc: dict[str, Any], choices: list[str], t: dict[str, Any]) -> str:
+        labels = labels_for(self.config.mc_generate.labels, len(choices))
+        if len(labels) < len(choices):
+            raise ConfigError(f"mc_generate.labels has {len(labels)} labels but an item has {len(choices)} choices",
+                              file=self.path, key="mc_generate.labels")
+        return render_item(t["mc_generate"], doc, t["prompt"].render(doc), labels, choices)
+
+    def _sample_requests(self, prompt: str, doc_id: int, until: tuple[str, ...], task_budget: int) -> list[Request]:
+        """k generation requests, one per sample, each with its own seed (jlce.sampling). The
+        task's own budget applies unless the command line or a preset sets one."""
+        s = self.sampling
+        budget = s.max_new_tokens if dict(s.sources).get("max_new_tokens") in ("cli", "preset") else task_budget
+        return [GenerateRequest(prompt, GenerationParams(until=until, max_new_tokens=budget, temperature=s.temperature,
+                                                         top_p=s.top_p, seed=seed))
+                for seed in s.seeds(self.name, doc_id)]
 
     def _choices(self, doc: dict[str, Any], t: dict[str, Any]) -> list[str]:
         c = self.config
@@ -167,22 +244,45 @@ class Task:
             value = doc.get(c.choices_field)
             if not isinstance(value, list) or not value:
                 raise ConfigError(f"document field '{c.choices_field}' is not a non-empty list", file=self.path, key="choices_field")
-            return [str(v) for v in value]
-        return [template.render(doc) for template in t["choices"]]
+            choices = [str(v) for v in value]
+            field_name = f"{c.choices_field}[{{k}}]"
+        else:
+            choices = [template.render(doc) for template in t["choices"]]
+            field_name = "choices.{k}"
+        for k, choice in enumerate(choices):
+            if not choice.strip():  # an empty continuation has log-likelihood 0: it would always win
+                raise DataError(f"field '{field_name.format(k=k)}': choice {k} is empty")
+        return choices
 
     def _gold(self, doc: dict[str, Any], t: dict[str, Any], choices: list[str]) -> int | None:
+        """The gold choice's index. An int (or integral float) value is an index; text is a
+        choice's text or an integer index. Anything else, or text that reads both ways and points
+        at different choices (choices that are themselves numbers), is refused."""
         if t["gold"] is None:
             return None
-        text = t["gold"].render(doc).strip()
-        try:
-            gold = int(float(text))
-        except ValueError:
-            if text in choices:
-                return choices.index(text)
-            raise ConfigError(f"gold rendered to '{text}', neither an index nor one of the choices", file=self.path, key="gold") from None
-        if not 0 <= gold < len(choices):
-            raise ConfigError(f"gold index {gold} is out of range for {len(choices)} choices", file=self.path, key="gold")
-        return gold
+        value = t["gold"].value(doc)
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise DataError(f"field 'gold': {value!r} is not a choice index or a choice's text")
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise DataError(f"field 'gold': label {value!r} is not an integer choice index")
+            value = int(value)
+        if isinstance(value, str):
+            text = value.strip()
+            as_text = choices.index(text) if text in choices else None
+            as_index = int(text) if re.fullmatch(r"[+-]?[0-9]+", text) else None
+            if as_text is not None and as_index is not None and as_index != as_text and 0 <= as_index < len(choices):
+                raise DataError(f"field 'gold': the text {text!r} is choice {as_text}'s text and also index {as_index}: "
+                                f"ambiguous; write the gold template as an index (`| int`) or map labels to indices")
+            if as_text is not None:
+                return as_text
+            if as_index is None:
+                kind = "a number but not an integer index" if _is_number(text) else "neither an index nor one of the choices"
+                raise DataError(f"field 'gold': {text!r} is {kind} ({', '.join(map(repr, choices))})")
+            value = as_index
+        if not 0 <= value < len(choices):
+            raise DataError(f"field 'gold': index {value} is out of range for {len(choices)} choices")
+        return value
 
     def _references(self, doc: dict[str, Any], target: str) -> tuple[str, ...]:
         field_name = self.config.references_field
@@ -195,6 +295,14 @@ class Task:
 
     def example_prompt(self, index: int = 0) -> str:
         return self.instances[index].prompt if self.instances else ""
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 LMEVAL_PREFIX = "lmeval:"  # lm-evaluation-harness tasks, run through jlce.lmeval_bridge

@@ -115,6 +115,19 @@ class DatasetConfig(Strict):
     hub: HubSource | None = None
     fixture: dict[str, list[str]] = Field(default_factory=dict)  # split -> paths relative to the YAML
     process: list[NamedCall] = Field(default_factory=list)
+    # split -> processors applied after `process`, to that split only (e.g. one file holding
+    # both the train and the test rows, told apart by a column)
+    split_process: dict[str, list[NamedCall]] = Field(default_factory=dict)
+
+    @field_validator("fixture")
+    @classmethod
+    def _fixture_paths(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for paths in value.values():
+            for path in paths:
+                problem = path_problem(path)
+                if problem:
+                    raise ValueError(f"fixture {path!r} must be a relative path inside the task's directory: {problem}")
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetConfig:
@@ -127,14 +140,28 @@ class FewshotConfig(Strict):
     split: str
     n: int = Field(default=0, ge=0, le=MAX_FEWSHOT)
     seed: int = 1234
-    sampler: Literal["fixed", "per_item", "first"] = "fixed"
+    sampler: Literal["fixed", "per_item", "first", "stratified"] = "fixed"  # jlce.fewshot
 
 
 class GenerationConfig(Strict):
     until: list[str] = Field(default_factory=lambda: ["\n\n"])
     max_new_tokens: int = Field(default=128, ge=1, le=131072)
-    temperature: float = Field(default=0.0, ge=0.0)
+    temperature: float = Field(default=0.0, ge=0.0, le=10.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    repeats: int = Field(default=1, ge=1, le=1024)  # k samples per item (jlce.sampling)
+    seed: int | None = Field(default=None, ge=0)  # pins the samples' seeds (default: the run's --seed)
     reasoning_max_new_tokens: int | None = Field(default=None, ge=1, le=131072)
+
+
+class MCGenerateConfig(Strict):
+    """How a multiple-choice task is asked generatively (`mc_mode: generate`): the prompt lists
+    the choices with labels (Jinja over the document plus `prompt`, `options`, `labels`,
+    `choices`), the answer label or choice text is read from the response (jlce.mcgen)."""
+
+    labels: list[str] | None = None  # default: 1, 2, 3, ...
+    template: str | None = None  # default: jlce.mcgen.DEFAULT_TEMPLATE
+    until: list[str] = Field(default_factory=lambda: ["\n\n"])
+    max_new_tokens: int = Field(default=32, ge=1, le=131072)
 
 
 class TaskConfig(Strict):
@@ -162,6 +189,8 @@ class TaskConfig(Strict):
     target_delimiter: str = ""
     fewshot_delimiter: str = "\n\n"
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    mc_mode: Literal["loglikelihood", "generate"] = "loglikelihood"  # multiple_choice only
+    mc_generate: MCGenerateConfig = Field(default_factory=MCGenerateConfig)
 
     filters: list[NamedCall] = Field(default_factory=list)
     metrics: list[MetricRef] = Field(min_length=1)
@@ -178,6 +207,13 @@ class TaskConfig(Strict):
             raise ValueError(f"{self.output_type} needs 'target' or 'references_field'")
         if self.fewshot and self.fewshot.n and self.target is None and self.output_type != "multiple_choice":
             raise ValueError("few-shot examples need 'target' to show the answer")
+        if self.output_type != "multiple_choice" and "mc_mode" in self.model_fields_set:
+            raise ValueError("'mc_mode' applies to multiple_choice tasks only")
+        labels = self.mc_generate.labels
+        if labels is not None and (len(set(labels)) != len(labels) or not all(label.strip() for label in labels)):
+            raise ValueError("mc_generate.labels must be distinct and non-empty")
+        if labels is not None and self.choices is not None and len(labels) < len(self.choices):
+            raise ValueError(f"mc_generate.labels has {len(labels)} labels for {len(self.choices)} choices")
         names = [metric.name for metric in self.metrics]
         if self.primary_metric is not None and self.primary_metric not in names:
             raise ValueError(f"primary_metric '{self.primary_metric}' is not among metrics {names}")

@@ -12,7 +12,7 @@ from jlce.cli.options import include_path_option
 
 @click.group()
 def ls_group() -> None:
-    """List tasks, groups, backends, metrics, filters, formats, profilers or plugins."""
+    """List tasks, groups, backends, metrics, filters, formats, profilers, presets or plugins."""
 
 
 @click.group()
@@ -97,6 +97,17 @@ def ls_profilers() -> None:
 
         rows = [[n, s.plugin, "yes" if s.default else "no", s.description] for n, s in sorted(get_registry().profilers.items())]
         _print_rows("profilers", ["profiler", "plugin", "default", "description"], rows)
+
+
+@ls_group.command("presets")
+def ls_presets() -> None:
+    """Model-family decoding presets (`--preset`)."""
+    with fail_cleanly():
+        from jlce.registry import get_registry
+
+        rows = [[n, s.plugin, str(s.priority), ", ".join(f"{k}={v}" for k, v in s.record()["settings"].items())]
+                for n, s in sorted(get_registry().presets.items())]
+        _print_rows("presets", ["preset", "plugin", "priority", "settings"], rows)
 
 
 @ls_group.command("plugins")

@@ -25,6 +25,9 @@ def app() -> None:
 
     Evaluate Japanese LLMs on YAML-defined tasks, with provenance and honest uncertainty.
     """
+    from jlce.offline import enforce
+
+    enforce()  # JLCE_OFFLINE=1: the Hugging Face libraries go offline before anything imports them
 
 
 app.add_command(listing.ls_group, "ls")
@@ -42,7 +45,8 @@ for _command in ANALYSIS_COMMANDS:  # verify, compare, report, tokenizer-stats
 @click.option("--num-fewshot", type=click.IntRange(0, 64), help="Override the tasks' few-shot count.")
 @click.option("--batch-size", default="16", show_default=True, help="Batch size, or 'auto' (backs off on out-of-memory).")
 @click.option("--seed", type=int, default=1234, show_default=True)
-@click.option("--output-dir", "-o", type=click.Path(file_okay=False), help="Default: results/<model>/<UTC time>/.")
+@click.option("--output-dir", "-o", type=click.Path(file_okay=False), help="Default: results/<model>/<UTC time>-<random>/.")
+@click.option("--overwrite", is_flag=True, help="Replace an --output-dir that holds results (the whole folder, atomically).")
 @include_path_option
 @click.option("--data", type=click.Choice(["auto", "fixture"]), default="auto", show_default=True,
               help="'auto': the data directory, else download; 'fixture': the small sample data shipped with each task.")
@@ -51,12 +55,31 @@ for _command in ANALYSIS_COMMANDS:  # verify, compare, report, tokenizer-stats
 @click.option("--dtype", default="auto", show_default=True, help="auto | float32 | float16 | bfloat16")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
 @click.option("--max-length", type=click.IntRange(min=8), help="Maximum context length in tokens.")
+@click.option("--truncation", type=click.Choice(["error", "warn", "allow"]), default="warn", show_default=True,
+              help="Prompts longer than the context lose their first tokens: 'warn' says how many per task, "
+                   "'error' stops the run instead, 'allow' only records it (samples and results.json).")
 @click.option("--adapter", help="LoRA adapter path or hub id.")
 @click.option("--merge-adapter", is_flag=True, help="Merge the adapter into the weights before evaluating.")
 @click.option("--chat-template/--no-chat-template", default=None, help="Apply the tokenizer's chat template (default: the backend decides).")
+@click.option("--reasoning", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="Reasoning-model generation (<think>...</think>): stops apply to the answer only, larger budget. "
+                   "auto: on for names like R1, QwQ, *-Thinking.")
+@click.option("--reasoning-max-new-tokens", type=click.IntRange(1, 131072),
+              help="Token budget with reasoning on (default: each task's reasoning_max_new_tokens, else 8192).")
+@click.option("--repeats", "-k", type=click.IntRange(1, 1024),
+              help="Samples per item (k) for generation and generative multiple choice (default: preset, else the task's).")
+@click.option("--temperature", type=click.FloatRange(0.0, 10.0), help="Sampling temperature for every generation task (0: greedy).")
+@click.option("--top-p", type=click.FloatRange(0.0, 1.0, min_open=True), help="Nucleus sampling top-p for every generation task.")
+@click.option("--max-new-tokens", type=click.IntRange(1, 131072), help="Generation budget for every generation task.")
+@click.option("--mc-mode", type=click.Choice(["loglikelihood", "generate"]),
+              help="Multiple choice by choice log-likelihoods, or asked generatively (default: preset, else the task's).")
+@click.option("--preset", default="auto", show_default=True,
+              help="Model-family decoding preset: auto (by model name), none, or a name (see `jlce ls presets`).")
 @click.option("--trust-remote-code", is_flag=True)
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the request cache.")
 @click.option("--cache-path", type=click.Path(dir_okay=False), help="Request cache file (default: $JLCE_CACHE_DIR/requests.sqlite).")
+@click.option("--cache-policy", type=click.Choice(["reuse", "strict"]), default="reuse", show_default=True,
+              help="'strict': recompute cached answers that another engine version (torch, transformers, vLLM, server) computed.")
 @click.option("--profile", help="Profilers: 'all', 'none' or names (default: the default set; see `jlce ls profilers`).")
 @click.option("--profile-interval", type=click.FloatRange(min=0.01), help="Memory sampling interval in seconds.")
 @click.option("--backend-arg", multiple=True, help="Backend option KEY=VALUE (repeatable).")

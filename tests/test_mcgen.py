@@ -39,3 +39,41 @@ def test_extract_choice_after_the_reasoning(raw, labels, choices, want):
 def test_default_template_lists_every_choice_with_its_label():
     text = render_item(Template(DEFAULT_TEMPLATE), {"q": "x"}, "質問：何で書く？", default_labels(3), QA[:3])
     assert text == "質問：何で書く？\n選択肢：\n1. ペン\n2. 鉛筆\n3. 消しゴム\n選択肢の中から答えを一つ選び、その記号だけを答えてください。\n答え："
+
+
+@pytest.mark.parametrize("name", ["jcommonsenseqa", "jnli", "janli", "jcola", "jsem", "xwinograd_ja"])
+def test_every_multiple_choice_task_asks_generatively(name):
+    """Each built-in multiple-choice task renders its Japanese generative question on its fixture
+    data (few-shot examples answered with their labels), and every label and choice text of every
+    item reads back as that choice."""
+    from dataclasses import replace
+
+    from jlce.mcgen import labels_for
+    from jlce.requests import GenerateRequest
+    from jlce.runconfig import RunOptions
+    from jlce.sampling import task_sampling
+    from jlce.task import load_tasks
+
+    (task,) = load_tasks(name)
+    sampling = task_sampling(task, RunOptions(model="m", tasks=name, mc_mode="generate", repeats=2, temperature=0.6), None)
+    task.build(limit=5, data="fixture", sampling=sampling)
+    assert task.generative_mc and task.sampling.repeats == 2
+    for instance in task.instances:
+        labels = labels_for(task.config.mc_generate.labels, len(instance.choices))
+        assert len(instance.requests) == 2 and all(isinstance(r, GenerateRequest) for r in instance.requests)
+        assert instance.requests[0].params.seed + 1 == instance.requests[1].params.seed
+        assert all(label in instance.prompt for label in labels)
+        for index, (label, choice) in enumerate(zip(labels, instance.choices)):
+            assert extract_choice(label, labels, instance.choices) == index
+            assert extract_choice(strip_think(f"<think>\n考える\n</think>\n\n{label}"), labels, instance.choices) == index
+        # every question (few-shot examples first) ends with the same cue; each example's is answered by a label
+        cue = instance.prompt.rsplit("\n", 1)[-1]
+        parts = instance.prompt.split(cue)
+        assert len(parts) == task.num_fewshot + 2 and parts[-1] == ""
+        for answered in parts[1:-1]:
+            assert any(answered.startswith(label + task.config.fewshot_delimiter) for label in labels), answered[:40]
+    # the log-likelihood mode is unchanged: one request per choice
+    (plain,) = load_tasks(name)
+    plain.build(limit=2, data="fixture")
+    assert len(plain.instances[0].requests) == len(plain.instances[0].choices)
+    assert replace(sampling, mc_mode="loglikelihood").mc_mode == "loglikelihood"

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jlce.backends.reasoning import THINK_CLOSE, THINK_OPEN
+from jlce.reasoning import THINK_CLOSE, THINK_OPEN
 
 
 class ProtocolError(ValueError):
@@ -113,25 +113,32 @@ class Generated:
     text: str
     n_tokens: int | None
     finish_reason: str
+    reasoning_field: bool = False  # the server returned the reasoning separately (put back in <think> tags)
 
 
 def parse_generation(answer: dict[str, Any], chat: bool) -> Generated:
     """Text, completion tokens and finish reason; a chat answer's separate reasoning field
     (`reasoning_content` / `reasoning`, as vLLM's reasoning parsers return it) is put back in
-    front of the content inside <think>...</think>, so filters and statistics see one text."""
+    front of the content inside <think>...</think>, so filters and statistics see one text. vLLM's
+    parsers give no content when the reasoning never closed; with finish reason `length` the block
+    is then left open (the budget ran out while thinking)."""
     try:
         choice = answer["choices"][0]
     except (KeyError, IndexError, TypeError) as error:
         raise ProtocolError("the answer has no choices") from error
+    finish = "length" if choice.get("finish_reason") == "length" else "stop"
+    separate = False
     if chat:
         message = choice.get("message") or {}
-        text = message.get("content") or ""
+        content = message.get("content")
+        text = content or ""
         reasoning = message.get("reasoning_content") or message.get("reasoning")
         if reasoning:
-            text = f"{THINK_OPEN}{reasoning}{THINK_CLOSE}{text}"
+            separate = True
+            closed = bool(content)  # vLLM: content is None when no </think> was generated
+            text = f"{THINK_OPEN}{reasoning}{THINK_CLOSE if closed else ''}{text}"
     else:
         text = choice.get("text") or ""
     usage = answer.get("usage") or {}
     tokens = usage.get("completion_tokens")
-    finish = "length" if choice.get("finish_reason") == "length" else "stop"
-    return Generated(text, int(tokens) if isinstance(tokens, int) else None, finish)
+    return Generated(text, int(tokens) if isinstance(tokens, int) else None, finish, separate)

@@ -85,6 +85,11 @@ class Backend(ABC):
         """Model facts for results.json (defaults to the fingerprint)."""
         return dict(self.fingerprint())
 
+    def model_names(self) -> tuple[str, ...]:
+        """Other names of the model than `--model` (the resolved hub id, the served model and its
+        root): `--reasoning auto` turns reasoning on when one of them marks a reasoning model."""
+        return ()
+
     @abstractmethod
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> Iterator[BatchOutput]: ...
 

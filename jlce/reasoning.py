@@ -93,9 +93,12 @@ def split_reasoning(text: str, opened: bool = False) -> ReasoningSplit:
     """Split a response: `opened` when the prompt left a `<think>` block open. Without it the block
     counts as opened when the text closes more blocks than it opened (a lone `</think>`)."""
     starts_open = text.lstrip()[: len(THINK_OPEN)].lower() == THINK_OPEN
-    if not opened and not starts_open and not _lone_close(text):
+    lone_close = _lone_close(text)
+    if not opened and not starts_open and not lone_close:
         return ReasoningSplit("none", "", text, 0)
-    depth = 1 if opened or not starts_open else 0
+    # a response that starts with `<think>` after a prompt that opened one repeats that opening,
+    # unless it closes more blocks than it opens
+    depth = 0 if starts_open and not lone_close else 1
     for match in _TAG.finditer(text):
         depth += -1 if match.group(1) else 1
         if depth == 0:
@@ -267,7 +270,7 @@ def resolve_policy(mode: Any, max_new_tokens: int | None, *names: str | None) ->
     if max_new_tokens is not None and (isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int)
                                        or max_new_tokens < 1):
         raise UserError(f"--reasoning-max-new-tokens must be a positive integer, not '{max_new_tokens}'")
-    matched = tuple(str(n) for n in names if n and is_reasoning_model(n))
+    matched = tuple(dict.fromkeys(str(n) for n in names if n and is_reasoning_model(n)))
     enabled = mode == "on" or (mode == "auto" and bool(matched))
     return ReasoningPolicy(mode, enabled, max_new_tokens, matched if mode == "auto" else ())
 
@@ -333,12 +336,11 @@ def reject_backend_args(options: dict[str, Any], backend: str) -> None:
 
 def answer_text(result: GenerateResult) -> str:
     """The text a task's filters read: the answer the core finished (reasoning on), else the
-    response, past the reasoning when the prompt opened a `<think>` block ("" if it never closed)."""
+    response past any leading reasoning ("" when it never closed; the whole text of a model that
+    does not think)."""
     if result.answer is not None:
         return result.answer
-    if result.opened_think:
-        return split_reasoning(result.text, opened=True).answer
-    return result.text
+    return split_reasoning(result.text, opened=result.opened_think).answer
 
 
 def generation_facts(result: GenerateResult) -> dict[str, Any]:

@@ -62,3 +62,35 @@ def print_summary(results: dict[str, Any], output_dir: Path) -> None:
     if results.get("errors"):
         console.print(f"[yellow]{len(results['errors'])} plugin error(s) recorded in results.json[/yellow]")
     console.print(f"results: {output_dir / 'results.json'}")
+    print_reasoning_cost(console, results)
+
+
+def print_reasoning_cost(console: Any, results: dict[str, Any]) -> None:
+    """With reasoning on: what thinking cost per task (results.json `tasks.<task>.reasoning`)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    policy = results.get("reasoning") or {}
+    if not policy.get("enabled"):
+        return
+    table = Table(title="What thinking cost (tokens per output)")
+    for column in ("task", "outputs", "budget hit in <think>", "thinking mean", "thinking median",
+                   "answer mean", "answer median"):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for name, entry in results["tasks"].items():
+        cost = entry.get("reasoning")
+        if not cost:
+            continue
+        thinking, answer = cost.get("thinking_tokens") or {}, cost.get("answer_tokens") or {}
+        table.add_row(escape(name), str(cost["outputs"]),
+                      f"{cost['budget_hit_in_think']} ({cost['budget_hit_in_think_share']:.1%})",
+                      *(_tokens(part.get(key)) for part in (thinking, answer) for key in ("mean", "median")))
+    detected = ", ".join(policy.get("detected_from") or [])
+    why = f"--reasoning auto, detected from {detected}" if detected else "--reasoning on"
+    console.print(f"reasoning: on ({escape(why)}); stops applied to the answer after </think>")
+    if table.row_count:
+        console.print(table)
+
+
+def _tokens(value: Any) -> str:
+    return "n/a" if value is None else f"{value:,.1f}"

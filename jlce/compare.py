@@ -1,11 +1,12 @@
 """Paired comparison of two runs (`jlce compare RUN_A RUN_B`).
 
 Per task both runs evaluated on the same data: B - A on the items both have, its Bayesian interval
-(the leaderboard's shared-Dirichlet bootstrap over items, so the pairing is kept, with the four
-corner pseudo-items of `jlce.claims.uncertainty.PairedMean`) and P(B > A);
-a paired test (exact McNemar for 0/1 scores, a sign-flip permutation test otherwise) with Holm's
-adjustment across tasks, and an effect size (Cohen's h, or d_z for continuous scores). Then the
-ratios B / A of speed, memory and model quantities.
+and P(B > A) from the leaderboard's bootstrap (`jlce.claims.uncertainty.item_mean_draws`: shared
+item weights keep the pairing, per-run prior pseudo-items keep P(B > A) off 0 and 1; with the same
+seed the leaderboard of these two runs prints the same P(B > A)); a paired test (exact McNemar for
+0/1 scores, a sign-flip permutation test otherwise) with Holm's adjustment across tasks, and an
+effect size (Cohen's h, or d_z for continuous scores). Then the ratios B / A of speed, memory and
+model quantities.
 """
 
 from __future__ import annotations
@@ -22,19 +23,14 @@ import numpy as np
 import jlce
 from jlce.claims.quantities import CATALOG, RunRecord, Unmeasured, load_run_record
 from jlce.claims.runs import provenance_flags
-from jlce.claims.uncertainty import PairedMean, PlainMean, per_item_scores
+from jlce.claims.uncertainty import item_mean_draws, per_item_scores
 from jlce.errors import UserError, did_you_mean
-from jlce.leaderboard.bayes import (
-    credible_intervals,
-    pairwise_probabilities,
-    posterior_draws,
-    task_rng,
-)
+from jlce.leaderboard.bayes import credible_intervals, pairwise_probabilities, task_rng
 from jlce.leaderboard.frequentist import holm, pairwise_tests
 from jlce.paths import atomic_write_text
 
 RATIO_QUANTITIES = ("tokens_per_s", "requests_per_s", "latency_p50", "latency_p90", "wall_seconds",
-                    "peak_memory_bytes", "peak_gpu_memory_bytes", "peak_rss_bytes", "kv_bytes_per_token",
+                    "peak_gpu_memory_bytes", "peak_rss_bytes", "kv_bytes_per_token",
                     "n_parameters", "chars_per_token", "energy_per_token")
 
 
@@ -109,8 +105,7 @@ def _compare_task(task: str, metric: str, a: RunRecord, b: RunRecord, level: flo
     if not ids:
         return TaskComparison(task, metric, 0, _r(va), _r(vb), None, None, None, None, note="no shared items")
     scores = np.array([[ia[d] for d in ids], [ib[d] for d in ids]])
-    unit = bool(np.all((scores >= 0) & (scores <= 1)))
-    theta = posterior_draws(PairedMean(scores) if unit else PlainMean(scores), draws, task_rng(seed, f"compare/{task}/{metric}"))
+    theta, _ = item_mean_draws(scores, draws, seed, task)  # the leaderboard's draws for these scores and seed
     lo, hi = credible_intervals(theta[:, 1:] - theta[:, :1], level)
     tests = pairwise_tests(scores, task_rng(seed, f"permutation/{task}/{metric}"), permutations)
     binary = tests.test == "mcnemar_exact"

@@ -109,5 +109,5 @@ def test_quantity_signatures_are_checked():
         check_quantity("requests_per_s", ("generate",))
     with pytest.raises(ValueError, match="takes"):
         check_quantity("kv_bytes_per_token", ("x", "y"))
-    assert {"tokens_per_s", "requests_per_s", "latency_p99", "peak_memory_bytes", "kv_bytes_per_token",
+    assert {"tokens_per_s", "requests_per_s", "latency_p99", "peak_gpu_memory_bytes", "kv_bytes_per_token",
             "n_parameters", "energy_per_token", "ttft_p50"} <= set(CATALOG)

@@ -162,9 +162,9 @@ def test_speed_needs_repeated_runs_for_an_interval(verdicts, runs):
     assert some.status == VERIFIED
     per_run = [_requests_per_s(r) for r in runs.runs_a]
     (term,) = some.quantities
-    assert term.point == pytest.approx(np.mean(per_run))
-    assert min(per_run) <= term.lo <= term.hi <= max(per_run)
-    assert "over 2 runs" in term.method
+    assert term.point == pytest.approx(np.exp(np.mean(np.log(per_run))))  # geometric mean
+    assert term.lo <= min(per_run) <= max(per_run) <= term.hi  # t with 1 df: wide, as two runs warrant
+    assert "geometric mean of 2 runs, Student-t on the log scale" in term.method
     assert by_id["speed-absurd"].status == REFUTED
     one = by_id["speed-one-run"]
     assert one.status == INCONCLUSIVE  # the point estimate holds, but B ran once
@@ -255,8 +255,11 @@ def _variant(real: Path, dest: Path, edit) -> Path:
     return dest
 
 
-def test_bootstrap_over_repeated_runs_with_known_speeds(runs, tmp_path):
-    """Controlled numbers: three repeats whose requests/s are exactly 10, 12 and 14."""
+def test_student_t_over_repeated_runs_with_known_speeds(runs, tmp_path):
+    """Controlled numbers: three repeats whose requests/s are exactly 10, 12 and 14. The interval is
+    the Student-t interval of the mean log value (2 df), checked against scipy."""
+    from scipy import stats
+
     paths = []
     for i, rate in enumerate((10.0, 12.0, 14.0)):
         def edit(results, rate=rate, i=i):
@@ -264,16 +267,15 @@ def test_bootstrap_over_repeated_runs_with_known_speeds(runs, tmp_path):
             t = results["profile"]["timing"]["throughput"]["all"]
             t["batch_seconds"] = t["requests"] / rate
         paths.append(str(_variant(runs.runs_a[0], tmp_path / f"repeat-{i}", edit)))
-    claims = _claims(tmp_path, {"low": "requests_per_s(X) >= 9.5", "high": "requests_per_s(X) >= 14.5",
+    logs = np.log([10.0, 12.0, 14.0])
+    lo, hi = np.exp(stats.t.interval(0.95, 2, loc=logs.mean(), scale=logs.std(ddof=1) / np.sqrt(3)))  # 7.8, 18.1
+    claims = _claims(tmp_path, {"low": f"requests_per_s(X) >= {float(lo) - 0.3!r}", "high": f"requests_per_s(X) >= {float(hi) + 0.3!r}",
                                 "mid": "requests_per_s(X) >= 12"}, runs_block='runs:\n  X: {path: "repeat-*"}\n')
     by_id = {r.id: r for r in verify_claims(claims, paths, draws=20000).results}
     assert (by_id["low"].status, by_id["high"].status, by_id["mid"].status) == (VERIFIED, REFUTED, INCONCLUSIVE)
     term = by_id["mid"].quantities[0]
-    assert term.point == pytest.approx(12.0) and "over 3 runs" in term.method
-    # Independent check: the Bayesian bootstrap of a mean of (10, 12, 14) with numpy's own Dirichlet sampler.
-    reference = np.random.default_rng(123).dirichlet(np.ones(3), 200000) @ np.array([10.0, 12.0, 14.0])
-    lo, hi = np.quantile(reference, [0.025, 0.975])
-    assert term.lo == pytest.approx(lo, abs=0.05) and term.hi == pytest.approx(hi, abs=0.05)
+    assert term.point == pytest.approx(np.exp(logs.mean())) and "of 3 runs" in term.method
+    assert term.lo == pytest.approx(lo, rel=0.03) and term.hi == pytest.approx(hi, rel=0.03)
 
 
 def test_runs_on_different_hardware_or_software_are_flagged(runs, tmp_path):
@@ -292,3 +294,32 @@ def test_runs_on_different_hardware_or_software_are_flagged(runs, tmp_path):
     assert any(f.startswith("different software: torch") and "9.9.9+cu999 (B)" in f for f in result.flags)
     assert any(f.startswith("different software: env OMP_NUM_THREADS") and "7 (B)" in f for f in result.flags)
     assert not any("JLCE_SOMETHING" in f for f in result.flags)
+
+
+def test_device_memory_is_never_answered_with_host_memory(runs, tmp_path):
+    """These runs ran on a CPU: peak GPU memory is UNMEASURED (never host RSS), host RSS is measured,
+    and the old name that mixed the two is refused with the two names to use."""
+    results = json.loads((runs.runs_a[0] / "results.json").read_text())
+    assert results["profile"]["memory"].get("devices") in (None, [])  # no GPU watched
+    path = _claims(tmp_path, {"gpu": "peak_gpu_memory_bytes(A) < 1e15", "rss": "peak_rss_bytes(A) < 1e15"})
+    by_id = {r.id: r for r in verify_claims(path, [str(p) for p in (*runs.runs_a, *runs.runs_b)]).results}
+    assert by_id["gpu"].status == UNMEASURED and "watched no GPU memory" in by_id["gpu"].reasons[0]
+    assert by_id["rss"].status == VERIFIED
+    old = _claims(tmp_path, {"mixed": "peak_memory_bytes(A) < 1e15"})
+    with pytest.raises(UserError, match="peak_gpu_memory_bytes .*peak_rss_bytes"):
+        verify_claims(old, [str(runs.runs_a[0])])
+
+
+def test_unmeasured_reason_names_the_run_that_lacks_the_quantity(runs, tmp_path):
+    """B's copy lost its JNLI samples: the reason is given for acc(B, jnli) and names B's run, not A's."""
+    def edit(results):
+        results["run_id"] = json.loads((runs.runs_a[0] / "results.json").read_text())["run_id"]  # ids may collide
+
+    b = _variant(runs.runs_b[0], tmp_path / "run-b-nosamples", edit)
+    (b / "samples" / "jnli.jsonl").unlink()
+    path = _claims(tmp_path, {"diff": "acc(B, jnli) >= acc(A, jnli)", "speed": "ttft_p50(B) < 10"})
+    by_id = {r.id: r for r in verify_claims(path, [f"A={runs.runs_a[0]}", f"B={b}"]).results}
+    (reason,) = by_id["diff"].reasons
+    assert by_id["diff"].status == UNMEASURED and reason.startswith("acc(B, jnli): ") and str(b) in reason
+    assert str(runs.runs_a[0]) not in reason
+    assert str(b) in by_id["speed"].reasons[0]

@@ -52,19 +52,43 @@ def test_each_task_is_compared_on_paired_items(comparison, runs):
         assert t.effect_size == pytest.approx(2 * math.asin(math.sqrt(t.b)) - 2 * math.asin(math.sqrt(t.a)), abs=1e-5)
 
 
-def test_posterior_is_the_dirichlet_of_the_paired_2x2_table(comparison, runs):
-    """Independent derivation: with 0/1 scores the posterior of the joint outcome frequencies is
-    Dirichlet(n00 + 1, n01 + 1, n10 + 1, n11 + 1); B - A = P(A wrong, B right) - P(A right, B wrong)."""
+def test_posterior_is_the_shared_weight_bootstrap_with_per_run_pseudo_items(comparison, runs):
+    """Independent derivation with numpy's gamma sampler: the shared item weights summed over each cell
+    of the paired 2x2 table are Gamma(n_cell); each run adds its own all-0 and all-1 pseudo-items with
+    Exp(1) weights, so theta = (weight of its correct items + g1) / (total + g0 + g1)."""
+    rng = np.random.default_rng(7)
     for t in comparison.tasks:
         a, b = _scores(runs.runs_a[0], t.task), _scores(runs.runs_b[0], t.task)
-        counts = np.zeros(4)
-        for d in a:
-            counts[int(a[d]) * 2 + int(b[d])] += 1  # index: (A, B) = 00, 01, 10, 11
-        p = np.random.default_rng(7).dirichlet(counts + 1, 200000)
-        diff = p[:, 1] - p[:, 2]
+        cells = {(x, y): sum(a[d] == x and b[d] == y for d in a) for x in (0, 1) for y in (0, 1)}
+        g = {c: rng.gamma(n, size=200000) if n else np.zeros(200000) for c, n in cells.items()}
+        total = sum(g.values())
+        a0, a1, b0, b1 = rng.standard_exponential((4, 200000))
+        diff = (g[0, 1] + g[1, 1] + b1) / (total + b0 + b1) - (g[1, 0] + g[1, 1] + a1) / (total + a0 + a1)
         assert t.p_b_better == pytest.approx((diff > 0).mean() + 0.5 * (diff == 0).mean(), abs=0.015)
         lo, hi = np.quantile(diff, [0.025, 0.975])
         assert t.lo == pytest.approx(lo, abs=0.02) and t.hi == pytest.approx(hi, abs=0.02)
+
+
+def test_compare_and_leaderboard_print_the_same_probability(tmp_path):
+    """One implementation of the prior: on the same two runs and seed, P(B > A) of `jlce compare` is the
+    leaderboard's, and one discordant item of 100 gives neither 0 nor 1 (issue 13)."""
+    from leaderboard_runs import write_run
+
+    from jlce.leaderboard.build import build_leaderboard
+    from jlce.leaderboard.definition import parse_definition
+
+    a = np.r_[np.ones(60), np.zeros(40)]
+    b = a.copy()
+    b[70] = 1
+    run_a = write_run(tmp_path, "model-a", {"qa": {"metric": "acc", "values": a.tolist()}})
+    run_b = write_run(tmp_path, "model-b", {"qa": {"metric": "acc", "values": b.tolist()}})
+    (t,) = compare_runs(run_a, run_b, draws=4000, seed=5).tasks
+    definition = parse_definition('name: one\nversion: "1"\ntitle: One\nnormalize: none\ncategories: {c: {}}\n'
+                                  "tasks: {qa: {category: c, metric: acc}}\n")
+    (scope,) = build_leaderboard([run_a, run_b], definition, seed=5, draws=4000, permutations=100).tasks
+    board_p = scope.p_better[scope.models.index("model-b")][scope.models.index("model-a")]
+    assert t.p_b_better == pytest.approx(board_p, abs=1e-9)
+    assert 0.6 < board_p < 0.9 and t.p_value == 1.0
 
 
 def test_holm_across_tasks(comparison):

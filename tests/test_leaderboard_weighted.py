@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import matthews_corrcoef
 
-from jlce.leaderboard.bayes import posterior_draws, task_rng
+from jlce.leaderboard.bayes import Prior, posterior_draws
 from jlce.leaderboard.weighted import (
     Deduplicated,
     MCCStat,
@@ -80,7 +80,7 @@ def test_constant_prediction_has_zero_correlation(ratings):
 def test_corpus_posterior_centres_on_observed_statistic(ratings):
     preds, gold = ratings
     stat = SpearmanStat(preds, gold)
-    draws = posterior_draws(stat, 4000, task_rng(0, "jsts"))
+    draws = posterior_draws(stat, 4000, 0, "jsts", Prior(-1.0, 1.0))
     observed = stat.evaluate(uniform_weights(80))[0]
     lo, hi = np.quantile(draws, [0.025, 0.975], axis=0)
     assert np.all((lo < observed) & (observed < hi))
@@ -90,9 +90,9 @@ def test_corpus_posterior_centres_on_observed_statistic(ratings):
 def test_deduplicated_copies_are_bitwise_identical(ratings):
     preds, gold = ratings
     rows = np.vstack([preds, preds[0]])
-    draws = posterior_draws(Deduplicated(SpearmanStat, rows, gold), 500, task_rng(0, "x"))
+    draws = posterior_draws(Deduplicated(SpearmanStat, rows, gold), 500, 0, "x", Prior(-1.0, 1.0))
     assert np.array_equal(draws[:, 0], draws[:, 3])
-    direct = posterior_draws(SpearmanStat(preds, gold), 500, task_rng(0, "x"))
+    direct = posterior_draws(SpearmanStat(preds, gold), 500, 0, "x", Prior(-1.0, 1.0))
     assert np.allclose(draws[:, :3], direct, atol=1e-12)
 
 

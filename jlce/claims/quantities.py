@@ -47,6 +47,11 @@ class RunRecord:
     results_sha256: str
     provenance_sha256: str | None
 
+    @property
+    def ref(self) -> str:
+        """How messages name this run: its id and its directory (ids of old runs may collide)."""
+        return f"{self.run_id} ({self.path})"
+
     def identity(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "path": str(self.path), "model": self.model,
                 "fingerprint_hash": self.fingerprint_hash, "results_sha256": self.results_sha256,
@@ -101,16 +106,16 @@ def _number(value: Any, what: str) -> float:
 def _profile(run: RunRecord, name: str) -> Mapping[str, Any]:
     section = _get(run.results, "profile", name)
     if not isinstance(section, Mapping):
-        raise Unmeasured(f"run {run.run_id} has no profile.{name} (the {name} profiler did not run)")
+        raise Unmeasured(f"run {run.ref} has no profile.{name} (the {name} profiler did not run)")
     if section.get("available") is False:
-        raise Unmeasured(f"run {run.run_id}: profile.{name} unavailable ({section.get('reason') or 'no reason given'})")
+        raise Unmeasured(f"run {run.ref}: profile.{name} unavailable ({section.get('reason') or 'no reason given'})")
     return section
 
 
 def _throughput(run: RunRecord, kind: str) -> Mapping[str, Any]:
     section = _get(_profile(run, "timing"), "throughput", kind)
     if not isinstance(section, Mapping) or not section.get("batches"):
-        raise Unmeasured(f"run {run.run_id} timed no {kind} batches (answers from the cache are not timed)")
+        raise Unmeasured(f"run {run.ref} timed no {kind} batches (answers from the cache are not timed)")
     return section
 
 
@@ -124,9 +129,9 @@ def _rate(count_field: str, what: str) -> Callable[[RunRecord, tuple[str, ...]],
         count = sum(_number(t.get(f), f"throughput.{_kind(args)}.{f}") for f in count_field.split("+"))
         busy = _number(t.get("batch_seconds"), "batch_seconds")
         if count <= 0:
-            raise Unmeasured(f"run {run.run_id} processed no {what} ({_kind(args)})")
+            raise Unmeasured(f"run {run.ref} processed no {what} ({_kind(args)})")
         if busy <= 0:
-            raise Unmeasured(f"run {run.run_id}: no batch time recorded")
+            raise Unmeasured(f"run {run.ref}: no batch time recorded")
         return count / busy
     return extract
 
@@ -135,7 +140,7 @@ def _latency(field: str, stat: str) -> Callable[[RunRecord, tuple[str, ...]], fl
     def extract(run: RunRecord, args: tuple[str, ...]) -> float:
         summary = _throughput(run, _kind(args)).get(field)
         if not isinstance(summary, Mapping):
-            raise Unmeasured(f"run {run.run_id} recorded no {field} for {_kind(args)} (the backend does not measure it)")
+            raise Unmeasured(f"run {run.ref} recorded no {field} for {_kind(args)} (the backend does not measure it)")
         return _number(summary.get(stat), f"{field}.{stat}")
     return extract
 
@@ -152,7 +157,7 @@ def _peak_gpu(run: RunRecord, args: tuple[str, ...]) -> float:
     devices = _profile(run, "memory").get("devices") or []
     peaks = [d.get("peak_used_bytes") for d in devices if isinstance(d, Mapping)]
     if not peaks or not all(isinstance(p, (int, float)) for p in peaks):
-        raise Unmeasured(f"run {run.run_id} watched no GPU memory (no NVML/AMD SMI device)")
+        raise Unmeasured(f"run {run.ref} watched no GPU memory (no NVML/AMD SMI device)")
     return float(sum(peaks))
 
 
@@ -160,15 +165,8 @@ def _peak_torch(run: RunRecord, args: tuple[str, ...]) -> float:
     entries = _profile(run, "memory").get("torch") or []
     peaks = [e.get("peak_allocated_bytes") for e in entries if isinstance(e, Mapping)]
     if not peaks or not all(isinstance(p, (int, float)) for p in peaks):
-        raise Unmeasured(f"run {run.run_id} has no torch device memory statistics")
+        raise Unmeasured(f"run {run.ref} has no torch device memory statistics")
     return float(sum(peaks))
-
-
-def _peak_memory(run: RunRecord, args: tuple[str, ...]) -> float:
-    try:
-        return _peak_gpu(run, args)
-    except Unmeasured:
-        return _peak_rss(run, args)
 
 
 def _kv_bytes(run: RunRecord, args: tuple[str, ...]) -> float:
@@ -187,7 +185,7 @@ def _kv_at_max(run: RunRecord, args: tuple[str, ...]) -> float:
 
 def _detail(field: str) -> Callable[[RunRecord, tuple[str, ...]], float]:
     def extract(run: RunRecord, args: tuple[str, ...]) -> float:
-        return _number(_get(run.results, "model", "details", field), f"model.details.{field} of run {run.run_id}")
+        return _number(_get(run.results, "model", "details", field), f"model.details.{field} of run {run.ref}")
     return extract
 
 
@@ -195,11 +193,11 @@ def _token_stats(run: RunRecord, args: tuple[str, ...]) -> list[Mapping[str, Any
     tasks = _profile(run, "tokenizer_stats").get("tasks") or {}
     if args:
         if args[0] not in tasks:
-            raise Unmeasured(f"run {run.run_id} has no tokenizer statistics for task '{args[0]}'"
+            raise Unmeasured(f"run {run.ref} has no tokenizer statistics for task '{args[0]}'"
                              f"{did_you_mean(args[0], list(tasks))}")
         return [tasks[args[0]]]
     if not tasks:
-        raise Unmeasured(f"run {run.run_id} has no tokenizer statistics")
+        raise Unmeasured(f"run {run.ref} has no tokenizer statistics")
     return list(tasks.values())
 
 
@@ -211,7 +209,7 @@ def _chars_per_token(run: RunRecord, args: tuple[str, ...]) -> float:
     entries = _token_stats(run, args)
     tokens = sum(_content_tokens(e) for e in entries)
     if tokens <= 0:
-        raise Unmeasured(f"run {run.run_id}: no tokens counted")
+        raise Unmeasured(f"run {run.ref}: no tokens counted")
     return sum(float(e.get("chars", 0)) for e in entries) / tokens
 
 
@@ -219,13 +217,13 @@ def _tokens_per_morpheme(run: RunRecord, args: tuple[str, ...]) -> float:
     entries = _token_stats(run, args)
     morphemes = [e.get("morphemes") for e in entries]
     if not all(isinstance(m, (int, float)) for m in morphemes) or sum(morphemes) <= 0:
-        raise Unmeasured(f"run {run.run_id} counted no morphemes (fugashi/unidic-lite missing, or morphemes off)")
+        raise Unmeasured(f"run {run.ref} counted no morphemes (fugashi/unidic-lite missing, or morphemes off)")
     return sum(_content_tokens(e) for e in entries) / sum(morphemes)
 
 
 def _energy(field: str) -> Callable[[RunRecord, tuple[str, ...]], float]:
     def extract(run: RunRecord, args: tuple[str, ...]) -> float:
-        return _number(_profile(run, "energy").get(field), f"energy.{field} of run {run.run_id}")
+        return _number(_profile(run, "energy").get(field), f"energy.{field} of run {run.ref}")
     return extract
 
 
@@ -234,7 +232,7 @@ def _energy_per_token(run: RunRecord, args: tuple[str, ...]) -> float:
     t = _throughput(run, "all")
     tokens = float(t.get("prompt_tokens") or 0) + float(t.get("generated_tokens") or 0)
     if tokens <= 0:
-        raise Unmeasured(f"run {run.run_id} processed no tokens")
+        raise Unmeasured(f"run {run.ref} processed no tokens")
     return joules / tokens
 
 
@@ -254,7 +252,6 @@ def _catalog() -> dict[str, QuantityDef]:
         QuantityDef("peak_rss_bytes", "per_run", "B", "peak resident memory of the JLCE process", (), _peak_rss),
         QuantityDef("peak_gpu_memory_bytes", "per_run", "B", "peak device memory, summed over watched GPUs", (), _peak_gpu),
         QuantityDef("peak_torch_memory_bytes", "per_run", "B", "torch's peak allocated device memory, summed", (), _peak_torch),
-        QuantityDef("peak_memory_bytes", "per_run", "B", "peak GPU memory when GPUs were watched, else peak RSS", (), _peak_memory),
         QuantityDef("energy_joules", "per_run", "J", "GPU energy over the run", (), _energy("joules")),
         QuantityDef("mean_watts", "per_run", "W", "mean GPU power over the run", (), _energy("mean_watts")),
         QuantityDef("energy_per_token", "per_run", "J/token", "GPU joules per prompt + generated token", (), _energy_per_token),
@@ -282,8 +279,18 @@ CATALOG: dict[str, QuantityDef] = _catalog()
 METRIC_FUNCTIONS = ("score", "metric")  # score(A, task): primary metric; metric(A, task, name)
 
 
+# Names that are no longer quantities, and why (a claims file using one gets this as its error).
+RETIRED = {
+    "peak_memory_bytes": "it answered GPU memory with host RSS on machines without a GPU; device and host memory are "
+                         "different quantities: write peak_gpu_memory_bytes (device, UNMEASURED on a CPU-only run) or "
+                         "peak_rss_bytes (host process)",
+}
+
+
 def check_quantity(name: str, args: tuple[str, ...]) -> None:
     """Raise ValueError when `name(label, *args)` cannot name a quantity."""
+    if name in RETIRED:
+        raise ValueError(f"{name} is not a quantity: {RETIRED[name]}")
     if name in CATALOG:
         d = CATALOG[name]
         required = sum(not a.endswith("?") for a in d.args)
@@ -316,9 +323,9 @@ def metric_target(run: RunRecord, name: str, args: tuple[str, ...]) -> tuple[str
     if not isinstance(entry, Mapping):
         skipped = (run.results.get("skipped_tasks") or {}).get(task)
         why = f" (skipped: {skipped})" if skipped else did_you_mean(task, list(tasks))
-        raise Unmeasured(f"run {run.run_id} did not evaluate task '{task}'{why}")
+        raise Unmeasured(f"run {run.ref} did not evaluate task '{task}'{why}")
     metric = args[1] if name == "metric" else (entry.get("primary_metric") if name == "score" else name)
     metrics = entry.get("metrics") or {}
     if not metric or metric not in metrics:
-        raise Unmeasured(f"run {run.run_id}, task '{task}' has no metric '{metric}'{did_you_mean(str(metric), list(metrics))}")
+        raise Unmeasured(f"run {run.ref}, task '{task}' has no metric '{metric}'{did_you_mean(str(metric), list(metrics))}")
     return task, str(metric)

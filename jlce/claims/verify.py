@@ -129,8 +129,10 @@ class _Estimator:
         for task, rows in by_task.items():
             try:
                 estimates = metric_estimates(task, rows, self.draws, self.seed)
-            except Unmeasured as error:
-                missing.extend(f"{q.text}: {error}" for q, (t, _) in metric_of.items() if t == task)
+            except Unmeasured as error:  # each reason names the run that lacks the quantity
+                by_key = getattr(error, "by_key", None)
+                missing.extend(f"{q.text}: {by_key[(q.label, m)] if by_key else error}"
+                               for q, (t, m) in metric_of.items() if t == task and (not by_key or (q.label, m) in by_key))
                 continue
             for q, (t, metric) in metric_of.items():
                 if t == task:

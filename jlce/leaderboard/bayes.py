@@ -1,10 +1,25 @@
-"""Bayesian bootstrap with shared Dirichlet weights, rank probabilities and pairwise probabilities.
+"""Bayesian bootstrap with shared item weights and per-model prior pseudo-items; rank and pairwise
+probabilities.
 
-Per task, every draw takes ONE weight vector W ~ Dirichlet(1, ..., 1) over the N items plus an
-all-0 and an all-1 pseudo-item, shared by all models (DESIGN.md §8): theta = W @ [scores | 0 | 1].T.
-For binary scores each model's marginal is Beta(k + 1, N - k + 1); sharing W keeps the pairing.
-Draws are generated in chunks (memory O(chunk x N)); results depend only on the seed and the
-task key, not on the chunk size, the model order or which other tasks are present.
+Per task, every draw takes ONE weight vector over the N items, shared by all models (the pairing
+of models that answered the same items), and for EACH model its own two prior pseudo-items, one at
+the worst and one at the best value of the statistic, with weights drawn independently of the other
+models (DESIGN.md §8 and its correction). With unnormalized weights G_i ~ Exp(1) (items, shared)
+and g0, g1 ~ Exp(1) (per model):
+
+    theta_m = (sum_i G_i x_mi + g1_m * high + g0_m * low) / (sum_i G_i + g0_m + g1_m)
+
+Each model's marginal is exactly Dirichlet(1, ..., 1) over [items | low | high]: for binary scores
+Beta(k + 1, N - k + 1). Shared all-0/all-1 pseudo-items would cancel in every difference (two
+models that differ on one item of 100 got P(B > A) = 1.000); per-model ones keep the uniform
+prior's uncertainty about the outcomes on which two models disagree, so pairwise and rank
+probabilities do not collapse to 0 or 1. One implementation serves the leaderboard, `jlce compare`
+and `jlce verify` (`posterior_draws`), so they agree on the same runs.
+
+A model's prior weights come from a generator keyed by the seed, the task key and a digest of
+the model's inputs: draws depend only on those - not on the chunk size, the model order or which
+other models and tasks are present - and models with identical inputs get bitwise-identical
+draws (an exact tie, P = 1/2).
 """
 
 from __future__ import annotations
@@ -12,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,15 +67,53 @@ def dirichlet_rows(rng: np.random.Generator, rows: int, n: int) -> np.ndarray:
     return g
 
 
-def posterior_draws(stat: Statistic, draws: int, rng: np.random.Generator,
-                    chunk_bytes: int = CHUNK_BYTES) -> np.ndarray:
-    """(draws, models) posterior draws of a task statistic under shared Dirichlet weights."""
-    out = np.empty((draws, stat.n_models))
+@dataclass(frozen=True)
+class Prior:
+    """Each model's two prior pseudo-items: one scoring `low` (the statistic's worst value), one
+    scoring `high` (its best), in the units the statistic returns."""
+
+    low: float = 0.0
+    high: float = 1.0
+
+
+UNIT_PRIOR = Prior(0.0, 1.0)
+
+
+def prior_weights(seed: int, key: str, digest: str, draws: int) -> np.ndarray:
+    """(draws, 2) Exp(1) weights of one model's pseudo-items [low, high] (keyed by its inputs)."""
+    return task_rng(seed, f"{key}\x00prior\x00{digest}").standard_exponential((draws, 2))
+
+
+def posterior_draws(stat: Statistic, draws: int, seed: int, key: str, prior: Prior | None = UNIT_PRIOR,
+                    chunk_bytes: int = CHUNK_BYTES, digests: Sequence[str] | None = None) -> np.ndarray:
+    """(draws, models) posterior draws of a task statistic: shared item weights, per-model prior
+    pseudo-items (module docstring). `prior=None`: no pseudo-items (the plain Bayesian bootstrap).
+
+    Statistics take rows of weights over [items | pseudo | pseudo]; they get the normalized item
+    weights with both pseudo columns at 0, and the prior is mixed in here, per model."""
+    rng = task_rng(seed, key)
+    n, m = stat.n_items, stat.n_models
+    out = np.empty((draws, m))
+    totals = np.empty(draws)
     rows = max(1, min(draws, chunk_bytes // (8 * max(stat.width, 1))))
     with single_threaded_blas():
         for start in range(0, draws, rows):
             stop = min(draws, start + rows)
-            out[start:stop] = stat.evaluate(dirichlet_rows(rng, stop - start, stat.n_items + 2))
+            e = rng.standard_exponential((stop - start, n))
+            total = e.sum(axis=1)
+            totals[start:stop] = total
+            w = np.zeros((stop - start, n + 2))
+            w[:, :n] = e / total[:, None]
+            out[start:stop] = stat.evaluate(w)
+    if prior is None:
+        return out
+    digests = list(digests if digests is not None else stat.digests)
+    if len(digests) != m:
+        raise ValueError("one digest per model is needed")
+    weights = {d: prior_weights(seed, key, d, draws) for d in dict.fromkeys(digests)}
+    for j, d in enumerate(digests):
+        g0, g1 = weights[d][:, 0], weights[d][:, 1]
+        out[:, j] = (totals * out[:, j] + g0 * prior.low + g1 * prior.high) / (totals + g0 + g1)
     return out
 
 

@@ -13,7 +13,16 @@ import numpy as np
 import jlce
 from jlce.errors import UserError
 from jlce.leaderboard import schema
-from jlce.leaderboard.bayes import DEFAULT_DRAWS, ScopeStats, combine, posterior_draws, summarize, task_rng
+from jlce.leaderboard.bayes import (
+    DEFAULT_DRAWS,
+    UNIT_PRIOR,
+    Prior,
+    ScopeStats,
+    combine,
+    posterior_draws,
+    summarize,
+    task_rng,
+)
 from jlce.leaderboard.definition import LeaderboardDefinition, load_definition
 from jlce.leaderboard.frequentist import DEFAULT_PERMUTATIONS, pairwise_tests, t_interval, wilson_intervals
 from jlce.leaderboard.inputs import Run, check_compatible, expand_run_dirs, load_run, select_runs
@@ -22,11 +31,15 @@ from jlce.leaderboard.matching import PreparedTask, prepare_task
 MIN_DRAWS = 100
 
 METHOD = (
-    "Bayesian bootstrap over items (Dirichlet(1,...,1) weights plus an all-0 and an all-1 pseudo-item), one weight "
-    "vector per draw shared by all models of a task; corpus statistics recomputed under the same weights; tasks "
-    "normalized and combined by weight on every draw; equal-tailed credible intervals; P(rank = k) and "
-    "P(A > B) + 1/2 P(tie) from the joint draws. Frequentist companions: Wilson/t intervals, exact McNemar "
-    "(binary) or paired sign-flip permutation tests (continuous), Holm across each task's pairs, Cohen's h / d_z."
+    "Bayesian bootstrap over items: per draw one Dirichlet(1,...,1) weight vector over the items shared by all "
+    "models of a task, and for each model its own two prior pseudo-items (worst and best value) with weights "
+    "drawn independently of the other models, so each model's marginal is the uniform-prior posterior and "
+    "pairwise and rank probabilities keep the prior's uncertainty about the items two models disagree on; "
+    "corpus statistics recomputed under the same item weights; tasks normalized and combined by weight on every "
+    "draw; equal-tailed credible intervals; P(rank = k) and P(A > B) + 1/2 P(tie) from the joint draws. Models "
+    "are listed by observed score; equal observed scores share a position. Frequentist companions: Wilson/t "
+    "intervals, exact McNemar (binary) or paired sign-flip permutation tests (continuous), Holm across each "
+    "task's pairs, Cohen's h / d_z."
 )
 
 
@@ -44,14 +57,17 @@ def _matrix(a: np.ndarray, order: np.ndarray, significant: bool = False) -> list
 
 def _scope(kind: str, name: str, title: str, models: Sequence[str], observed: np.ndarray, st: ScopeStats,
            higher_is_better: bool = True, extra: Mapping[str, list] | None = None, **fields) -> schema.Scope:
-    """Assemble a Scope with entries sorted by posterior mean (best first), then by name."""
+    """Assemble a Scope with entries sorted by observed score (best first), then by name. Models whose
+    observed scores are equal (to the 6 significant digits shown) share a position."""
     sign = 1.0 if higher_is_better else -1.0
-    order = np.array(sorted(range(len(models)), key=lambda i: (-sign * st.mean[i], models[i])), dtype=int)
+    shown = [-sign * _r(v) for v in observed]
+    order = np.array(sorted(range(len(models)), key=lambda i: (shown[i], models[i])), dtype=int)
     extra = extra or {}
     entries = []
     for i in order:
         entries.append(schema.Entry(
-            model=models[i], observed=_r(observed[i]), mean=_r(st.mean[i]), lo=_r(st.lo[i]), hi=_r(st.hi[i]),
+            model=models[i], position=1 + sum(v < shown[i] for v in shown), observed=_r(observed[i]),
+            mean=_r(st.mean[i]), lo=_r(st.lo[i]), hi=_r(st.hi[i]),
             expected_rank=_r(st.expected_rank[i]), rank_ub=int(st.rank_ub[i]),
             p_rank=st.p_rank[i].tolist(), **{k: v[i] for k, v in extra.items()},
         ))
@@ -143,7 +159,8 @@ def _task_scope(d: LeaderboardDefinition, key: str, task: PreparedTask, seed: in
                 permutations: int) -> tuple[schema.Scope, _Normalized]:
     """Bootstrap one task, summarize it, and add the frequentist companions."""
     tdef = d.tasks[key]
-    metric_draws = task.to_metric(posterior_draws(task.stat, draws, task_rng(seed, key)))
+    prior = UNIT_PRIOR if task.unit_scores is not None else Prior(*tdef.range)
+    metric_draws = task.to_metric(posterior_draws(task.stat, draws, seed, key, prior))
     observed = task.observed()
     base, best = d.baseline(key), tdef.best
     norm = _Normalized({m: i for i, m in enumerate(task.models)}, (metric_draws - base) / (best - base),

@@ -17,6 +17,8 @@ class Entry(_Model):
     """One model in one scope."""
 
     model: str
+    position: int = Field(description="1 + the number of models with a better observed score: entries are "
+                                      "listed by observed score, and equal observed scores share a position.")
     observed: float = Field(description="The statistic on the matched items, equal weights (tasks: metric units; "
                                         "categories and overall: normalized, 0 = chance/worst, 1 = best).")
     mean: float = Field(description="Posterior mean.")
@@ -42,7 +44,7 @@ class Frequentist(_Model):
 
 
 class Scope(_Model):
-    """A ranking: one task, one category, or overall. Entries are sorted by posterior mean."""
+    """A ranking: one task, one category, or overall. Entries are sorted by observed score (ties by name)."""
 
     kind: Literal["task", "category", "overall"]
     name: str

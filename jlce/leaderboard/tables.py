@@ -47,6 +47,12 @@ def interval(entry: Entry, f: float) -> str:
     return f"[{num(entry.lo, f)}, {num(entry.hi, f)}]"
 
 
+def position(scope: Scope, entry: Entry) -> Cell:
+    """The entry's place by observed score; "2=" when another model shares it (a tie)."""
+    shared = sum(e.position == entry.position for e in scope.entries) > 1
+    return Cell(f"{entry.position}{'=' if shared else ''}", entry.position)
+
+
 def entry_map(scope: Scope | None) -> dict[str, Entry]:
     return {e.model: e for e in scope.entries} if scope else {}
 
@@ -56,7 +62,7 @@ def overview(board: Leaderboard) -> Table:
     overall = entry_map(board.overall)
     cats = [(c, entry_map(c)) for c in board.categories]
     tasks = [(t, entry_map(t)) for t in board.tasks]
-    columns = [Column("rank_ub", "Rank (UB)"), Column("model", "Model", numeric=False),
+    columns = [Column("position", "#"), Column("rank_ub", "Rank (UB)"), Column("model", "Model", numeric=False),
                Column("overall", "Overall"), Column("interval", f"{board.settings.level:.0%} CrI", numeric=False),
                Column("expected_rank", "E[rank]"), Column("p_best", "P(best)")]
     columns += [Column(f"cat:{c.name}", c.title) for c, _ in cats]
@@ -68,6 +74,7 @@ def overview(board: Leaderboard) -> Table:
     for name in ranked + rest:
         e = overall.get(name)
         row = [
+            position(board.overall, e) if e else Cell("", None),
             Cell(str(e.rank_ub), e.rank_ub) if e else Cell("", None),
             Cell(name, None),
             Cell(num(e.observed), e.observed, e.lo, e.hi) if e else Cell("—", None),
@@ -86,7 +93,7 @@ def overview(board: Leaderboard) -> Table:
 def scope_table(scope: Scope) -> Table:
     """Detail of one scope: score, interval, frequentist interval, ranks."""
     f = factor(scope)
-    columns = [Column("rank_ub", "Rank (UB)"), Column("model", "Model", numeric=False),
+    columns = [Column("position", "#"), Column("rank_ub", "Rank (UB)"), Column("model", "Model", numeric=False),
                Column("score", "Score"), Column("interval", "CrI", numeric=False),
                Column("expected_rank", "E[rank]"), Column("p_best", "P(best)")]
     freq = scope.kind == "task" and any(e.freq_interval for e in scope.entries)
@@ -95,7 +102,7 @@ def scope_table(scope: Scope) -> Table:
         columns.append(Column("freq", f"{method} CI", numeric=False))
     rows = []
     for e in scope.entries:
-        row = [Cell(str(e.rank_ub), e.rank_ub), Cell(e.model, None), Cell(num(e.observed, f), e.observed, e.lo, e.hi),
+        row = [position(scope, e), Cell(str(e.rank_ub), e.rank_ub), Cell(e.model, None), Cell(num(e.observed, f), e.observed, e.lo, e.hi),
                Cell(interval(e, f), e.lo), Cell(f"{e.expected_rank:.2f}", e.expected_rank),
                Cell(f"{e.p_rank[0]:.3f}", e.p_rank[0])]
         if freq:

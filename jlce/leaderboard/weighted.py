@@ -2,6 +2,9 @@
 
 Every statistic takes `W`, rows of Dirichlet weights over the task's N items followed by the two
 pseudo-items (an all-0 and an all-1 score vector), and returns one value per (draw, model).
+`jlce.leaderboard.bayes.posterior_draws` passes the item weights with the pseudo columns at 0 and
+mixes in each model's own prior pseudo-items itself; `digests` identify each model's inputs (its
+prior weights are keyed by them).
 
 - `MeanStat`: per-item scores in [0, 1]; theta = W @ [scores | 0 | 1].T (DESIGN.md §8).
 - Corpus statistics (`spearman`, `pearson`, `mcc`) are not means of per-item values, so they are
@@ -15,6 +18,7 @@ pseudo-items (an all-0 and an all-1 score vector), and returns one value per (dr
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -29,8 +33,19 @@ class Statistic(Protocol):
     n_items: int
     n_models: int
     width: int  # columns of intermediate arrays per draw, for chunk sizing
+    digests: list[str]  # per model: a digest of its inputs
 
     def evaluate(self, W: np.ndarray) -> np.ndarray: ...
+
+
+def digest(*arrays: Any) -> str:
+    """A short digest of a model's inputs (arrays and numbers), for keying its prior weights."""
+    h = hashlib.blake2b(digest_size=12)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def item_weights(W: np.ndarray, n_items: int) -> np.ndarray:
@@ -58,6 +73,7 @@ class MeanStat:
         pseudo[:, 1] = 1.0
         self._X = np.ascontiguousarray(np.hstack([scores, pseudo]).T)  # (N + 2, M)
         self.width = self.n_items + 2 + self.n_models
+        self.digests = [digest(row) for row in scores]
 
     def evaluate(self, W: np.ndarray) -> np.ndarray:
         return W @ self._X
@@ -74,6 +90,7 @@ class Deduplicated:
         self.n_models = rows.shape[0]
         self.n_items = self._stat.n_items
         self.width = self._stat.width + self.n_models
+        self.digests = [self._stat.digests[i] for i in self._inverse]
 
     def evaluate(self, W: np.ndarray) -> np.ndarray:
         return self._stat.evaluate(W)[:, self._inverse]
@@ -112,6 +129,8 @@ class SpearmanStat:
         self._sizes = np.array([b.shape[0] for b in blocks])
         self._starts = np.concatenate([[0], np.cumsum(self._sizes)[:-1]])
         self.width = 4 * self.n_items + 5 * int(self._sizes.sum())
+        gold = np.asarray(gold, dtype=float)
+        self.digests = [digest(row, gold) for row in preds]
 
     def evaluate(self, W: np.ndarray) -> np.ndarray:
         wt = np.ascontiguousarray(item_weights(W, self.n_items).T)  # (N, c)
@@ -144,6 +163,7 @@ class PearsonStat:
     def __init__(self, preds: np.ndarray, gold: np.ndarray):
         x = np.asarray(preds, dtype=float).T  # (N, M)
         g = np.asarray(gold, dtype=float)
+        self.digests = [digest(row, g) for row in x.T]
         self.n_items, self.n_models = x.shape
         x = x - x.mean(axis=0)  # centring keeps the moment differences well conditioned
         g = g - g.mean()
@@ -177,6 +197,7 @@ class MCCStat:
         self._correct = (preds == gold[None, :]).astype(float)  # (M, N)
         self._k = k
         self.width = 2 * self.n_items + (k + 3) * m + k
+        self.digests = [digest(row, gold, np.int64(k)) for row in preds]
 
     def evaluate(self, W: np.ndarray) -> np.ndarray:
         wt = np.ascontiguousarray(item_weights(W, self.n_items).T)  # (N, c)

@@ -41,6 +41,16 @@ class DataError(UserError):
     """Data missing, unreadable or failing its checksum."""
 
 
+class DataMissing(DataError):
+    """A task's data is not on this machine (not downloaded, not cached, offline).
+    `--skip-missing-data` skips such tasks (and says so); nothing else is skipped."""
+
+
+class DataDamaged(DataError):
+    """A data file is present but cannot be used: unreadable, malformed, failing its checksum,
+    or holding an item that cannot be scored (a bad label, an empty choice, an empty split)."""
+
+
 def nearest(name: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate to `name`, or None when nothing is close."""
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,32 @@ class Template:
             raise ConfigError(f"rendered prompt is {len(text):,} characters (limit {MAX_RENDERED_CHARS:,})",
                               file=self.file, line=self.line, key=self.key)
         return text
+
+    def value(self, doc: dict[str, Any]) -> Any:
+        """The template's value with its type kept when the template is one `{{ expression }}`
+        (an int label stays an int, the text "2" stays text); otherwise the rendered text."""
+        expression = _expression(self.source)
+        if expression is None:
+            return self.render(doc)
+        try:
+            value = expression(**doc)
+        except Exception:  # noqa: BLE001 - rendering raises the same error, located and explained
+            self.render(doc)
+            raise
+        if isinstance(value, jinja2.Undefined):
+            self.render(doc)  # StrictUndefined: the located "undefined variable" error
+        return value
+
+
+_SINGLE_EXPRESSION = re.compile(r"\s*\{\{-?(.*?)-?\}\}\s*", re.DOTALL)
+
+
+@lru_cache(maxsize=1024)
+def _expression(source: str):
+    """The compiled expression of a one-`{{ expression }}` template, or None."""
+    match = _SINGLE_EXPRESSION.fullmatch(source)
+    if match is None or any(mark in match.group(1) for mark in ("{{", "}}", "{%", "%}", "{#")):
+        return None
 
 
 def _line(base: int | None, offset: int | None) -> int | None:

@@ -181,11 +181,11 @@ class Task:
             try:
                 self._gold(docs[i], t, self._choices(docs[i], t))
             except DataError as error:
-                raise DataDamaged(f"task '{self.name}', {files} (split '{split}'), item {i}: {error}") from None
+                raise DataDamaged(f"task '{self.name}', {files} (split '{split}'), item {i} (0-based): {error}") from None
             except ConfigError as error:
                 if error.key not in ("gold", "choices_field") and not str(error.key).startswith("choices"):
                     raise
-                raise DataDamaged(f"task '{self.name}', {files} (split '{split}'), item {i}, field '{error.key}' "
+                raise DataDamaged(f"task '{self.name}', {files} (split '{split}'), item {i} (0-based), field '{error.key}' "
                                   f"({error.file}{f':{error.line}' if error.line else ''}): {error.detail}") from None
 
     def _instance(self, doc_id: int, doc: dict[str, Any], shots: list[dict[str, Any]], t: dict[str, Any]) -> Instance:

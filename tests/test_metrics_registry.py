@@ -22,7 +22,7 @@ DOCS = ROOT / "docs" / "metrics.md"
 METRICS = {
     "acc", "acc_norm_char", "acc_norm_bytes", "acc_norm_tokens", "exact_match", "char_f1", "macro_f1", "mcc",
     "pearson", "spearman", "token_accuracy", "chunk_f1", "dependency_set_f1", "uas", "bleu", "chrf",
-    "rouge1", "rouge2", "rougeL", "sari",
+    "rouge1", "rouge2", "rougeL", "sari", "exact_match_jglue", "char_f1_jglue", "rouge2_lmeval",
 }
 CORPUS = {"macro_f1", "mcc", "pearson", "spearman", "chunk_f1", "bleu", "chrf"}
 FILTERS = {"strip_think", "nfkc", "strip", "first_line", "until_blank_line", "regex", "last_number", "label_words"}

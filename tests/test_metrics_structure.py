@@ -30,23 +30,44 @@ def test_token_accuracy_hand_worked():
     assert token_accuracy([s("X", "")]).value == 0.0
 
 
-def test_chunk_f1_hand_worked_micro():
-    # item 1: gold {東京都（地名）, 山田太郎（人名）}, pred {東京都（地名）, 山田（人名）, 大阪（地名）}
-    #   TP 1, pred 3, gold 2
-    # item 2: gold {トヨタ（組織名）}, pred {} -> TP 0, pred 0, gold 1
-    # micro F1 = 2*1 / (3 + 3) = 1/3; per item F1: 2*1/5 = 0.4 and 0.0
-    samples = [
-        s("東京都（地名）\n山田（人名）\n大阪（地名）\n", "東京都（地名）\n山田太郎（人名）"),
-        s("", "トヨタ（組織名）"),
-    ]
+def test_chunk_f1_hand_worked_spans():
+    # item 1: gold 東京都|に|住む -> spans (0,3) (3,4) (4,6); pred 東京|都に|住む -> (0,2) (2,4) (4,6)
+    #   TP 1 (住む at 4-6), pred 3, gold 3
+    # item 2: gold トヨタ -> (0,3); pred nothing -> TP 0, pred 0, gold 1
+    # micro F1 = 2*1 / (3 + 4) = 2/7; per item F1: 2*1/6 = 1/3 and 0.0
+    samples = [s("東京\n都に\n住む\n", "東京都\nに\n住む"), s("", "トヨタ")]
     result = chunk_f1(samples)
-    assert result.value == pytest.approx(1 / 3)
-    assert result.per_item == pytest.approx([0.4, 0.0])
-    assert (result.info["tp"], result.info["n_pred"], result.info["n_gold"]) == (1, 3, 3)
-    # A custom delimiter; NFKC makes full-width parentheses ASCII on both sides.
-    assert chunk_f1([s("A(x) B(y)", "Ａ（ｘ） C(z)")], delimiter=" ").value == pytest.approx(0.5)
+    assert result.value == pytest.approx(2 / 7)
+    assert result.per_item == pytest.approx([1 / 3, 0.0])
+    assert (result.info["tp"], result.info["n_pred"], result.info["n_gold"]) == (1, 3, 4)
+    # A custom delimiter; NFKC makes full-width letters ASCII on both sides: A|B|C vs Ａ|Ｂ|D.
+    assert chunk_f1([s("A B C", "Ａ Ｂ D")], delimiter=" ").value == pytest.approx(2 / 3)
     with pytest.raises(UserError):
         chunk_f1(samples, delimiter="")
+
+
+def test_chunk_f1_depends_on_order_and_offsets():
+    gold = ["日本の", "首都は", "東京です", "。"]
+    assert chunk_f1([s("\n".join(gold), "\n".join(gold))]).value == 1.0
+    # The gold bunsetsu listed in another order: the same strings, but (almost) no span matches.
+    shuffled = [gold[2], gold[0], gold[3], gold[1]]
+    assert chunk_f1([s("\n".join(shuffled), "\n".join(gold))]).value == 0.0
+    # The same chunk text at another position is not a match either.
+    assert chunk_f1([s("首都は\n日本の", "日本の\n首都は")]).value == 0.0
+
+
+def test_chunk_f1_equals_seqeval_on_character_bi_tags():
+    seqeval = pytest.importorskip("seqeval.metrics")
+
+    def tags(chunk_list: list[str]) -> list[str]:
+        return [("B-C" if i == 0 else "I-C") for chunk in chunk_list for i, _ in enumerate(chunk)]
+
+    golds = [["今日は", "よい", "天気です", "。"], ["猫が", "鳴いた"], ["私は", "本を", "読む"]]
+    preds = [["今日は", "よい天気", "です", "。"], ["猫", "が", "鳴いた"], ["私は", "本を", "読む"]]
+    samples = [s("\n".join(p), "\n".join(g), i) for i, (p, g) in enumerate(zip(preds, golds))]
+    expected = seqeval.f1_score([tags(g) for g in golds], [tags(p) for p in preds], average="micro")
+    assert chunk_f1(samples).value == pytest.approx(expected)
+    assert 0 < expected < 1
 
 
 def test_arcs_parsing():
@@ -129,7 +150,7 @@ def test_ud_gsd_bunsetsu_chunks_match_span_computation():
         gold = spans(["BunsetuBILabel=B" in misc for *_, misc in sent])
         # Predicted chunking: long-unit words (LUW), which often but not always equal bunsetsu.
         pred = spans(["LUWBILabel=B" in misc for *_, misc in sent])
-        text = lambda sp: "\n".join(f"{a}-{b}:{''.join(forms[a:b])}" for a, b in sorted(sp))  # noqa: E731
+        text = lambda sp: "\n".join("".join(forms[a:b]) for a, b in sorted(sp))  # noqa: E731
         samples.append(s(text(pred), text(gold), i))
         tp, n_gold, n_pred = tp + len(gold & pred), n_gold + len(gold), n_pred + len(pred)
     expected = 2 * tp / (n_gold + n_pred)

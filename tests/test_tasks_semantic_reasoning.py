@@ -216,6 +216,7 @@ REAL = {  # task: (split evaluated, items, num_fewshot usable with the shared fi
     "mgsm_ja": ("test", 250, None),
     "janli": ("test", 720, None),
     "jsem": ("test", 15810, None),
+    "xwinograd_ja": ("test", 959, None),
 }
 
 
@@ -224,7 +225,7 @@ def shared_by_sha():
     if not SHARED.is_dir():
         pytest.skip(f"real data not present at {SHARED}")
     index = {}
-    for folder in ("jglue-v1.3", "mgsm", "janli", "jsem-v1.0"):
+    for folder in ("jglue-v1.3", "mgsm", "janli", "jsem-v1.0", "xwinograd"):
         for path in sorted((SHARED / folder).rglob("*")):
             if path.is_file():
                 index[hashlib.sha256(path.read_bytes()).hexdigest()] = path
@@ -247,7 +248,29 @@ def test_real_data_counts_and_first_prompt(name, shared_by_sha, tmp_path, monkey
     assert task.data_source == "cache"
     assert len(task.instances) == count
     first = task.instances[0]
-    assert first.prompt and first.references and all(ref.strip() for ref in first.references)
-    assert any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in first.prompt)
+    text = first.prompt + "".join(first.choices or ())  # xwinograd_ja: no prompt, whole sentences as choices
+    assert text and first.references and all(ref.strip() for ref in first.references)
+    assert any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in text)
     if first.choices:
         assert 0 <= first.gold < len(first.choices)
+
+
+def test_xwinograd_ja_real_rows_become_two_sentences(shared_by_sha, tmp_path, monkeypatch):
+    """The first Japanese row of dataset.tsv, read through the task's pinned URL source: the
+    pronoun 彼 replaced by each candidate, the true candidate (the second) is the gold."""
+    monkeypatch.setenv("JLCE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("JLCE_OFFLINE", "1")
+    task = _task("xwinograd_ja")
+    (source,) = task.config.dataset.files["test"]
+    if source.sha256 not in shared_by_sha:
+        pytest.skip(f"{source.name} is not in {SHARED}")
+    store.add_local(shared_by_sha[source.sha256], source)
+    task.build()
+    first = task.instances[0]
+    assert first.choices == ("狙撃兵はテロリストを撃った。狙撃兵は悪漢だったからだ。",
+                             "狙撃兵はテロリストを撃った。テロリストは悪漢だったからだ。")
+    assert first.gold == 1 and first.doc["pronoun"] == "彼"
+    golds = [inst.gold for inst in task.instances]
+    assert len(golds) == 959 and 0 < sum(golds) < 959
+    assert all(a != b for a, b in (inst.choices for inst in task.instances))
+

@@ -99,7 +99,7 @@ def ls(tasks: str, include_path: tuple[str, ...]) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from jlce.data import store
+        from jlce.data import hubcache, store
         from jlce.paths import data_dir
 
         table = Table(title=f"data directory: {data_dir()}")
@@ -108,7 +108,9 @@ def ls(tasks: str, include_path: tuple[str, ...]) -> None:
         for task in _file_tasks(tasks, include_path):
             dataset = task.config.dataset
             if dataset.hub is not None:
-                table.add_row(task.name, "*", f"hub:{dataset.hub.path}@{dataset.hub.revision[:12]}", "HF cache", "", task.config.license)
+                cached = hubcache.state(dataset.hub)
+                table.add_row(task.name, "*", f"hub:{dataset.hub.path}@{dataset.hub.revision[:12]}",
+                              f"yes: {cached.detail}" if cached.present else f"no: {cached.detail}", "", task.config.license)
                 continue
             for split, sources in (dataset.files or {}).items():
                 for source in sources:

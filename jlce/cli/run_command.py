@@ -59,6 +59,13 @@ def print_summary(results: dict[str, Any], output_dir: Path) -> None:
     console.print(table)
     cache = results.get("cache", {})
     console.print(f"cache: {cache.get('hits', 0)} hits, {cache.get('misses', 0)} computed")
+    skipped = results.get("skipped_tasks") or {}
+    if skipped:
+        from rich.markup import escape
+
+        console.print(f"[yellow]{len(skipped)} task(s) skipped for missing data (--skip-missing-data):[/yellow]")
+        for name, why in skipped.items():
+            console.print(f"  {escape(name)}: {escape(why)}")
     if results.get("errors"):
         console.print(f"[yellow]{len(results['errors'])} plugin error(s) recorded in results.json[/yellow]")
     console.print(f"results: {output_dir / 'results.json'}")

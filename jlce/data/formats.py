@@ -7,7 +7,7 @@ Each module listed in TASK_DATA_MODULES has `register_readers(register)` and
 from __future__ import annotations
 
 
-TASK_DATA_MODULES = ("jlce.data.semantic_reasoning", "jlce.data.syntactic_generation")
+TASK_DATA_MODULES = ("jlce.data.semantic_reasoning", "jlce.data.syntactic_generation", "jlce.data.xwinograd")
 
 
 def _modules():

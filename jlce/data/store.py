@@ -8,7 +8,8 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from jlce.errors import DataError
+from jlce.errors import DataError, DataMissing
+from jlce.offline import offline
 from jlce.data.verify import sha256_file, verify
 from jlce.paths import contained, data_dir
 from jlce.taskschema import FileSource
@@ -73,6 +74,8 @@ def add_local(path: Path, source: FileSource, root: Path | None = None) -> Path:
 
 def download(source: FileSource, root: Path | None = None, timeout: float = 60.0) -> Path:
     """Fetch a source file by URL into the data directory, verifying its checksum."""
+    if offline():  # JLCE_OFFLINE: never open a connection
+        raise DataMissing(f"JLCE_OFFLINE is set: not downloading {source.url}")
     tmp = _temp_in(root)
     try:
         request = urllib.request.Request(source.url, headers={"User-Agent": "jlce"})
@@ -80,5 +83,5 @@ def download(source: FileSource, root: Path | None = None, timeout: float = 60.0
             shutil.copyfileobj(response, out, CHUNK)
     except OSError as error:
         tmp.unlink(missing_ok=True)
-        raise DataError(f"could not download {source.url}: {error}") from None
+        raise DataMissing(f"could not download {source.url}: {error}") from None
     return _install(tmp, source, source.url, root)

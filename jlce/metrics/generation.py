@@ -9,6 +9,7 @@ recorded in `info` because BLEU is not comparable across tokenizers.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -159,3 +160,50 @@ def rouge2(samples: Sequence[SampleView], tokenize: str = TOKENIZER_NAME) -> Met
 def rougeL(samples: Sequence[SampleView], tokenize: str = TOKENIZER_NAME) -> MetricResult:  # noqa: N802
     """Mean ROUGE-L F-measure (longest common subsequence) on morphemes."""
     return _rouge(samples, "rougeL", tokenize)
+
+
+class _LmevalJapaneseTokenizer:
+    """lm-evaluation-harness's ja_leaderboard_xlsum tokenizer (its `MecabTokenizer`), re-implemented:
+    emoji removed (the `emoji` package's list and five code-point ranges), `neologdn.normalize`,
+    whitespace collapsed, then MeCab surfaces (fugashi + unidic-lite, as lm-eval gets with
+    unidic-lite installed)."""
+
+    _EMOJI_RANGES = re.compile("[\U0001f600-\U0001f64f\U0001f300-\U0001f5ff\U0001f680-\U0001f6ff"
+                               "\U0001f1e0-\U0001f1ff\U00002702-\U000027b0]+")
+
+    def __init__(self) -> None:
+        try:
+            import emoji
+            import neologdn
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise UserError(f"metric 'rouge2_lmeval' needs neologdn and emoji: pip install 'jlce[ja]' ({exc})") from exc
+        self._is_emoji, self._neologdn = emoji.is_emoji, neologdn.normalize
+
+    def normalize(self, text: str) -> str:
+        text = "".join(ch for ch in text if not self._is_emoji(ch))
+        text = self._EMOJI_RANGES.sub("", text)
+        return " ".join(self._neologdn(text).split())
+
+    def tokenize(self, text: str) -> list[str]:
+        return morphemes(self.normalize(text))
+
+
+@lru_cache(maxsize=1)
+def _lmeval_rouge2_scorer():
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rouge2"], tokenizer=_LmevalJapaneseTokenizer())
+
+
+def rouge2_lmeval(samples: Sequence[SampleView]) -> MetricResult:
+    """ROUGE-2 F-measure as lm-evaluation-harness's `ja_leaderboard_xlsum` computes it (its
+    normalization and tokenizer, against the first reference), mean over items. lm-eval reports
+    the middle of rouge-score's bootstrap (1,000 resamples of the item scores), which equals
+    this mean up to resampling noise."""
+    scorer = _lmeval_rouge2_scorer()
+    scores = [float(scorer.score(references(s, "rouge2_lmeval")[0], s.prediction)["rouge2"].fmeasure) for s in samples]
+    info = {"definition": "lm-evaluation-harness ja_leaderboard_xlsum rouge2 (emoji removed, neologdn, whitespace "
+                          "collapsed, MeCab surfaces)", "tokenizer": TOKENIZER_NAME, "tokenizer_version": tokenizer_version(),
+            "score": "F-measure against references[0], mean over items", "n": len(scores)}
+    return MetricResult(mean(scores), scores, info)
+

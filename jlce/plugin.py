@@ -23,14 +23,23 @@ from jlce.requests import (
 )
 from jlce.samples import SampleView
 from jlce.sampling import Overrides
-from jlce.specs import BackendSpec, FilterSpec, MetricResult, MetricSpec, ProcessorSpec, ProfilerSpec, ReaderSpec
+from jlce.specs import (
+    BackendSpec,
+    FilterSpec,
+    LoggerSpec,
+    MetricResult,
+    MetricSpec,
+    ProcessorSpec,
+    ProfilerSpec,
+    ReaderSpec,
+)
 
 __all__ = [
     # hooks
     "hookimpl", "current_plugin",
     # what registration hooks register
     "BackendSpec", "MetricSpec", "MetricResult", "FilterSpec", "ReaderSpec", "ProcessorSpec", "ProfilerSpec",
-    "PresetSpec", "Overrides",
+    "PresetSpec", "Overrides", "LoggerSpec",
     # backends
     "Backend", "BackendConfig", "BatchOutput", "Capability", "supports", "UnsupportedRequest",
     "LoglikelihoodRequest", "RollingLoglikelihoodRequest", "GenerateRequest", "GenerationParams",

@@ -475,7 +475,7 @@ def test_every_hook_section_has_a_runnable_example(plugins, tmp_path):
     registry = build_registry(plugins)
     assert {"starts_with_reference"} <= set(registry.metrics) and "first_sentence" in registry.filters
     assert "pipes" in registry.readers and "add_prefix" in registry.processors and "fixed_rule" in registry.backends
-    assert "task_counter" in registry.profilers and "my-org-greedy" in registry.presets
+    assert "task_counter" in registry.profilers and "my-org-greedy" in registry.presets and "jsonl" in registry.loggers
     assert any(d.path == tasks_dir for d in registry.task_dirs)
 
     results = dummy_run(tmp_path, tasks="toy_mc,toy_gen", backend="fixed_rule", data="auto", profile="task_counter,timing")

@@ -17,11 +17,13 @@ SOURCES = {
     "jsts": "jglue-v1.3/jsts", "jcola": "jcola-v1.0", "ud_pos": "ud-japanese-gsd",
     "dependency": "wikipedia-annotated-corpus", "chunking": "wikipedia-annotated-corpus", "mgsm_ja": "mgsm",
     "janli": "janli", "jsem": "jsem-v1.0", "jsquad_qg": "jglue-v1.3/jsquad", "wmt23_enja": "wmt23",
+    "xwinograd_ja": "xwinograd",
 }
 EXPECTED_METRICS = {
     "jcommonsenseqa": {"acc"}, "jsquad": {"exact_match", "char_f1"}, "jsts": {"pearson", "spearman"},
     "jcola": {"acc", "mcc"}, "ud_pos": {"token_accuracy"}, "dependency": {"dependency_set_f1"}, "chunking": {"chunk_f1"},
     "mgsm_ja": {"acc"}, "janli": {"acc"}, "jsem": {"acc"}, "jsquad_qg": {"bleu", "rougeL"}, "wmt23_enja": {"bleu", "chrf"},
+    "xwinograd_ja": {"acc"},
 }
 
 
@@ -43,6 +45,6 @@ def test_jlce_group_runs_on_every_task_whose_data_is_present(tmp_path, tiny_mode
         assert metrics <= set(entry["metrics"]), task
         assert entry["n_samples"] == 2 and entry["data_source"] == "cache"
     # Hub-only tasks need the `datasets` extra and their data; they are skipped with a reason, never scored as 0.
-    assert set(results["skipped_tasks"]) | ran == set(SOURCES) | {"jnli", "xwinograd_ja", "xlsum_ja", "snow_simplification"}
+    assert set(results["skipped_tasks"]) | ran == set(SOURCES) | {"jnli", "xlsum_ja", "snow_simplification"}
     for reason in results["skipped_tasks"].values():
         assert "jlce data" in reason or "jlce[datasets]" in reason

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-Z95 = 1.959963984540054
-
 
 @dataclass(frozen=True)
 class Estimate:
@@ -23,8 +21,11 @@ def _is_binary(values: np.ndarray) -> bool:
     return bool(np.all((values == 0) | (values == 1)))
 
 
-def mean_estimate(per_item: Sequence[float]) -> Estimate:
-    """Mean of per-item scores: Wilson interval for 0/1 scores, else a normal interval on the mean."""
+def mean_estimate(per_item: Sequence[float], bounds: tuple[float, float] | None = None) -> Estimate:
+    """Mean of per-item scores: Wilson interval for 0/1 scores, else a Student-t interval on the mean,
+    kept inside `bounds` (the metric's range; by default [0, 1] when every value lies in it, the scale
+    JLCE reports bounded metrics on). The true mean lies in the range, so this never loses coverage;
+    an interval that leaves the range (an accuracy of -0.021) would claim values that cannot be."""
     values = np.asarray([v for v in per_item if not math.isnan(v)], dtype=float)
     n = len(values)
     if n == 0:
@@ -38,7 +39,16 @@ def mean_estimate(per_item: Sequence[float]) -> Estimate:
 
         interval = binomtest(int(values.sum()), n).proportion_ci(confidence_level=0.95, method="wilson")
         return Estimate(mean, stderr, (float(interval.low), float(interval.high)), "wilson")
-    return Estimate(mean, stderr, (mean - Z95 * stderr, mean + Z95 * stderr), "normal")
+    from scipy.special import stdtrit
+
+    half = float(stdtrit(n - 1, 0.975)) * stderr
+    low, high = mean - half, mean + half
+    if bounds is None and np.all((values >= 0) & (values <= 1)):
+        bounds = (0.0, 1.0)
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+        return Estimate(mean, stderr, (low, high), f"t, within [{bounds[0]:g}, {bounds[1]:g}]")
+    return Estimate(mean, stderr, (low, high), "t")
 
 
 def bootstrap_estimate(value: float, n: int, statistic: Callable[[np.ndarray], float], *, draws: int = 1000, seed: int = 0) -> Estimate:

@@ -54,9 +54,20 @@ def test_figures_have_labelled_axes_and_plot_the_runs_numbers(models, runs):
         assert plotted == pytest.approx([tasks[t]["metrics"][tasks[t]["primary_metric"]]["value"] for t in ("jcommonsenseqa", "jnli")])
 
     (tax,) = figs["accuracy_vs_throughput"].axes
-    assert tax.get_xlabel() == "throughput (requests/s of batch time)" and tax.get_ylabel() == "mean primary score over 2 tasks"
+    assert tax.get_xlabel() == "throughput (requests/s of batch time)"
+    assert tax.get_ylabel() == "mean acc over 2 tasks (95% interval)"  # both tasks' primary metric is acc
     plotted_x = [c.lines[0].get_xdata()[0] for c in tax.containers]
     assert plotted_x == pytest.approx([m.measure("requests_per_s").mean for m in models])
+    # The y axis spans the metric's range, and each point carries the interval of its mean over tasks:
+    # independent tasks, se = sqrt(se_1^2 + se_2^2) / 2 from the stderrs the runs recorded.
+    assert tax.get_ylim()[0] <= 0.0 and tax.get_ylim()[1] >= 1.0
+    for container, run in zip(tax.containers, (runs.runs_a[0], runs.runs_b[0])):
+        metrics = [_results(run)["tasks"][t]["metrics"]["acc"] for t in ("jcommonsenseqa", "jnli")]
+        y = np.mean([m["value"] for m in metrics])
+        half = 1.959963984540054 * np.sqrt(sum(m["stderr"] ** 2 for m in metrics)) / 2
+        segments = [seg for collection in container.lines[2] for seg in collection.get_segments()]
+        ys = sorted({round(float(v), 9) for seg in segments for v in seg[:, 1]})
+        assert ys[0] == pytest.approx(max(0.0, y - half), abs=1e-6) and ys[-1] == pytest.approx(min(1.0, y + half), abs=1e-6)
     (tokens_ax,) = draw_figures(models, "tokens_per_s")["accuracy_vs_throughput"].axes
     assert "tokens/s" in tokens_ax.get_xlabel()
 
@@ -109,3 +120,28 @@ def test_figures_without_measurements_are_left_out_with_a_note(runs, tmp_path):
 def test_report_needs_runs(tmp_path, runs):
     proc = analysis("report", str(tmp_path / "nothing"), "-o", str(tmp_path / "out"), env=runs.env)
     assert proc.returncode == 2 and "not a run directory" in proc.stderr
+
+
+def test_tradeoff_averages_one_metric_and_shows_its_whole_range():
+    """Controlled numbers: two tasks scored by accuracy and one by MCC. Only the accuracies are averaged
+    (issue 13: accuracy was averaged with MCC), the interval of the mean is shown, and the y axis spans
+    [0, 1], so a one-item difference between the models does not fill the plot."""
+    from jlce.report.data import Measure, ModelSummary, Score
+    from jlce.report.figures import comparable_tasks, tradeoff_figure
+
+    def summary(name: str, acc: tuple[float, float], mcc: float) -> ModelSummary:
+        scores = {"qa": Score("acc", acc[0], None, None, 100, "wilson", 0.05),
+                  "nli": Score("acc", acc[1], None, None, 100, "wilson", 0.05),
+                  "cola": Score("mcc", mcc, None, None, 100, "bootstrap(1000)", 0.1)}
+        return ModelSummary(name, name, name, (), scores, {"requests_per_s": Measure(10.0, 9.0, 11.0, 2)})
+
+    models = [summary("m1", (0.50, 0.60), 0.1), summary("m2", (0.51, 0.60), 0.7)]
+    assert comparable_tasks(models) == ("acc", ["qa", "nli"], ["cola"])
+    fig = tradeoff_figure(models)
+    (ax,) = fig.axes
+    assert [c.lines[0].get_ydata()[0] for c in ax.containers] == pytest.approx([0.55, 0.555])
+    assert ax.get_ylim()[0] <= 0.0 and ax.get_ylim()[1] >= 1.0
+    half = 1.959963984540054 * np.sqrt(2 * 0.05**2) / 2
+    vertical = [seg for seg in ax.containers[0].lines[2][-1].get_segments()]
+    assert vertical[0][:, 1] == pytest.approx([0.55 - half, 0.55 + half])
+    assert any("cola" in t.get_text() for t in fig.texts)

@@ -26,6 +26,7 @@ class Score:
     hi: float | None
     n: int
     interval_method: str | None
+    stderr: float | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,9 @@ def _scores(run: RunRecord) -> dict[str, Score]:
         if not isinstance(m.get("value"), (int, float)):
             continue
         ci = m.get("ci95") if isinstance(m.get("ci95"), list) and len(m["ci95"]) == 2 else (None, None)
-        out[task] = Score(metric, float(m["value"]), ci[0], ci[1], int(entry.get("n_samples") or 0), m.get("interval_method"))
+        stderr = m.get("stderr") if isinstance(m.get("stderr"), (int, float)) else None
+        out[task] = Score(metric, float(m["value"]), ci[0], ci[1], int(entry.get("n_samples") or 0), m.get("interval_method"),
+                          stderr)
     return out
 
 

@@ -58,32 +58,73 @@ THROUGHPUT_LABELS = {
 }
 
 
-def tradeoff_figure(models: Sequence[ModelSummary], throughput: str = "requests_per_s") -> Any | None:
-    """Mean primary score over the tasks every model ran against throughput. Requests/s by default:
-    tokens/s is not comparable between tokenizers (a model whose tokens cover more text does the
-    same work in fewer tokens)."""
+# Accuracy-like metrics on [0, 1]: preferred when choosing which metric's tasks to average.
+UNIT_METRICS = ("acc", "acc_norm", "exact_match", "em", "char_f1", "f1", "macro_f1", "rougeL", "rouge1", "rouge2",
+                "chrf", "bleu", "sari", "pass@1")
+Z95 = 1.959963984540054
+
+
+def comparable_tasks(models: Sequence[ModelSummary]) -> tuple[str | None, list[str], list[str]]:
+    """The primary metric shared by most of the tasks every model ran (accuracy-like metrics on [0, 1]
+    first), those tasks, and the shared tasks left out because their metric is on another scale
+    (an MCC or a correlation is not averaged with an accuracy)."""
     tasks = shared_tasks(models)
+    metrics = [models[0].scores[t].metric for t in tasks]
+    if not metrics:
+        return None, [], []
+    candidates = sorted(set(metrics), key=lambda m: (m not in UNIT_METRICS, -metrics.count(m), m))
+    metric = candidates[0]
+    chosen = [t for t in tasks if models[0].scores[t].metric == metric and all(m.scores[t].metric == metric for m in models)]
+    return metric, chosen, [t for t in tasks if t not in chosen]
+
+
+def mean_score(model: ModelSummary, tasks: Sequence[str]) -> tuple[float, float | None, float | None]:
+    """Mean of the tasks' scores and its 95% interval: the tasks are independent item sets, so the
+    mean's standard error is sqrt(sum of se^2) / T (one task: its own interval). Kept inside [0, 1]."""
+    scores = [model.scores[t] for t in tasks]
+    y = float(np.mean([s.value for s in scores]))
+    if len(scores) == 1:
+        return y, scores[0].lo, scores[0].hi
+    if any(s.stderr is None for s in scores):
+        return y, None, None
+    half = Z95 * float(np.sqrt(sum(s.stderr**2 for s in scores))) / len(scores)
+    return y, max(0.0, y - half), min(1.0, y + half)
+
+
+def tradeoff_figure(models: Sequence[ModelSummary], throughput: str = "requests_per_s") -> Any | None:
+    """Mean primary score over the tasks every model ran with the same metric, with its 95% interval,
+    against throughput (min-max over repeated runs). Only one metric is averaged (an accuracy is not
+    averaged with an MCC); the y axis spans the metric's whole range ([0, 1], or [-1, 1] for a
+    correlation), so a one-item difference does not fill the plot. Requests/s by default: tokens/s is not comparable
+    between tokenizers (a model whose tokens cover more text does the same work in fewer tokens)."""
+    metric, tasks, left_out = comparable_tasks(models)
     points = [(m, m.measure(throughput)) for m in models]
     points = [(m, t) for m, t in points if t is not None]
     if not tasks or not points:
         return None
     fig, (ax,) = _figure(5.0, 3.8)
+    plotted = []
     for m, t in points:
-        y = float(np.mean([m.scores[task].value for task in tasks]))
-        score = m.scores[tasks[0]]
-        yerr = ([[y - score.lo], [score.hi - y]] if len(tasks) == 1 and score.lo is not None and score.hi is not None
-                else None)  # one task: its 95% interval; an average over tasks has none here
+        y, lo, hi = mean_score(m, tasks)
+        plotted += [v for v in (y, lo, hi) if v is not None]
+        yerr = [[y - lo], [hi - y]] if lo is not None and hi is not None else None
         ax.errorbar([t.mean], [y], xerr=[[t.mean - t.lo], [t.hi - t.mean]], yerr=yerr, fmt="o", capsize=3, label=m.label)
         ax.annotate(m.label, (t.mean, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
     values = [t.mean for _, t in points]
     if min(values) > 0 and max(values) / min(values) > 20:
         ax.set_xscale("log")
-    ylabel = (f"{models[0].scores[tasks[0]].metric} on {tasks[0]}" if len(tasks) == 1
-              else f"mean primary score over {len(tasks)} tasks")
+    for low, high in ((0.0, 1.0), (-1.0, 1.0)):  # the metric's whole range, not a zoom on the points
+        if all(low <= v <= high for v in plotted):
+            ax.set_ylim(low - 0.02 * (high - low), high + 0.02 * (high - low))
+            break
+    ylabel = (f"{metric} on {tasks[0]} (95% interval)" if len(tasks) == 1
+              else f"mean {metric} over {len(tasks)} tasks (95% interval)")
     ax.set_xlabel(THROUGHPUT_LABELS[throughput])
     ax.set_ylabel(ylabel)
     ax.set_title("Accuracy vs throughput")
-    ax.margins(0.15)
+    if left_out:
+        fig.text(0.01, 0.01, f"not averaged (other metrics): {', '.join(left_out)}", fontsize=7)
+    ax.margins(x=0.15)
     ax.grid(alpha=0.3)
     return fig
 

@@ -11,7 +11,7 @@ import pytest
 
 from e2e_helpers import jlce, jlce_env
 from jlce.data import store
-from jlce.errors import DataDamaged, DataMissing
+from jlce.errors import DataDamaged, DataError, DataMissing
 from jlce.task import load_tasks
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -123,6 +123,15 @@ def test_a_damaged_file_is_reported_as_damaged_not_missing(tmp_path, monkeypatch
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "refused rather than scored" in result.stderr and "damaged data file" in result.stderr
     assert not (tmp_path / "run" / "results.json").exists()
+
+    # A stored file whose bytes changed afterwards: `jlce data ls` says damaged, the run refuses it.
+    stored = store.find(task.config.dataset.files["test"][0])
+    stored.write_text(damaged.replace("象", "鯨"), encoding="utf-8")
+    listed = jlce("data", "ls", "--tasks", "toy_bad", "--include-path", str(tasks), env={**env, "COLUMNS": "250"})
+    assert listed.returncode == 0 and "damaged (sha256 differs)" in listed.stdout, listed.stdout
+    with pytest.raises(DataError, match="sha256") as info:
+        load_tasks("toy_bad", (tasks,))[0].build()
+    assert not isinstance(info.value, DataMissing)
 
 
 @pytest.mark.skipif(not (SHARED / "jglue-v1.3" / "jnli").is_dir(), reason="../shared/data is absent")

@@ -100,6 +100,7 @@ def ls(tasks: str, include_path: tuple[str, ...]) -> None:
         from rich.table import Table
 
         from jlce.data import hubcache, store
+        from jlce.data.verify import current_sha256
         from jlce.paths import data_dir
 
         table = Table(title=f"data directory: {data_dir()}")
@@ -118,6 +119,9 @@ def ls(tasks: str, include_path: tuple[str, ...]) -> None:
                         table.add_row(task.name, split, source.name, "packaged", "", task.config.license)
                         continue
                     found = store.find(source)
-                    table.add_row(task.name, split, source.name, "yes" if found else "no",
+                    state = "no"
+                    if found:  # the real state: a stored file whose bytes changed is damaged, not present
+                        state = "yes" if current_sha256(found) == source.sha256 else "damaged (sha256 differs)"
+                    table.add_row(task.name, split, source.name, state,
                                   f"{found.stat().st_size:,}" if found else "", task.config.license)
         Console().print(table)

@@ -112,3 +112,18 @@ def test_rouge2_lmeval_hand_worked():
     # "政府 は 予算 を 決め た" vs "政府 は 予算 案 を 決め た": bigrams 5 vs 6, common 4
     # (政府-は, は-予算, を-決め, 決め-た) -> P 4/5, R 4/6 -> F = 8/11
     assert rouge2_lmeval([s("政府は予算を決めた", "政府は予算案を決めた")]).value == pytest.approx(8 / 11)
+
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED / "jglue-v1.3" / "jsquad" / "valid.json").is_file(), reason="../shared/data is absent")
+def test_jsquad_real_validation_gold_plus_maru_scores_one_with_jglue():
+    from jlce.data.semantic_reasoning import read_squad_flat
+
+    docs = read_squad_flat([SHARED / "jglue-v1.3" / "jsquad" / "valid.json"], title_separator=" [SEP] ")
+    assert len(docs) == 4442
+    samples = [s(doc["answers"][0] + "。", *doc["answers"], doc_id=i) for i, doc in enumerate(docs)]
+    assert exact_match_jglue(samples).value == 1.0 and char_f1_jglue(samples).value == 1.0
+    # the NFKC variant counts the 。 against the answer (the gap the headline closes)
+    assert exact_match(samples).value < 0.01

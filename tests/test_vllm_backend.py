@@ -246,3 +246,29 @@ def test_empty_request_lists(engine):
 
 def test_cpu_kvcache_space_sets_the_engine_variable(engine):
     assert os.environ.get("VLLM_CPU_KVCACHE_SPACE") == "1"  # from cpu_kvcache_space=1
+
+
+def test_k_samples_are_fixed_by_their_seeds_and_match_vllm_parallel_sampling(engine):
+    """Sample j of an item has seed item_seed + j (jlce.sampling): the same text alone, in another
+    order or batch, and the same as vLLM's own `n = k` parallel sampling from the item seed (whose
+    children get seed + index)."""
+    from vllm import SamplingParams
+
+    from jlce.sampling import item_seed
+
+    prompts = ["吾輩は猫である。", "国境の長いトンネルを抜けると"]
+    requests = [GenerateRequest(p, GenerationParams(max_new_tokens=12, temperature=0.8, top_p=0.95,
+                                                    seed=item_seed(1234, "t", i) + j))
+                for i, p in enumerate(prompts) for j in range(4)]
+    answered, _ = collect(engine.generate_until(requests))
+    together = [answered[i] for i in range(len(requests))]
+    subset = list(reversed(requests[2:4] + requests[6:]))
+    apart, _ = collect(engine.generate_until(subset))
+    assert [apart[i].text for i in reversed(range(len(subset)))] == [together[i].text for i in (2, 3, 6, 7)]
+    assert len({r.text for r in together[:4]}) > 1  # the samples differ
+    for i, prompt in enumerate(prompts):
+        (parallel,) = engine.llm.generate(engine.encoder.render(prompt), SamplingParams(
+            n=4, max_tokens=12, temperature=0.8, top_p=0.95, seed=item_seed(1234, "t", i)), use_tqdm=False)
+        children = sorted(parallel.outputs, key=lambda c: c.index)
+        texts = [engine.tokenizer.decode(list(c.token_ids), skip_special_tokens=True) for c in children]
+        assert texts == [r.text for r in together[4 * i:4 * i + 4]]

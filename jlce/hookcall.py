@@ -141,10 +141,10 @@ def guard_plugin(pm: Any, plugin: object) -> None:
             make = _guard_wrapper if (impl.wrapper or impl.hookwrapper) else _guard_plain
             guarded = make(impl.function, impl.plugin_name, caller.name, observer)
             setattr(guarded, _GUARDED, True)
-            guarded.__wrapped__ = impl.function  # type: ignore[attr-defined]
+            setattr(guarded, "__wrapped__", impl.function)
             # pluggy read the argument names from the original function already; it calls
             # `impl.function(*args)` with them, so the stand-in takes them positionally.
-            impl.function = guarded  # type: ignore[misc]
+            impl.function = guarded
 
 
 def call_observers(pm: Any, run: Any, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:

@@ -40,6 +40,8 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("energy", "jlce.plugins.energy"),
     ("tokenizer_stats", "jlce.plugins.tokenizer_stats"),
     ("dummy", "jlce.backends.dummy"),
+    ("mlflow", "jlce.plugins.loggers.mlflow_logger"),
+    ("wandb", "jlce.plugins.loggers.wandb_logger"),
 )
 # Provenance is no plugin: the evaluator records it in every run (jlce.plugins.provenance).
 
@@ -155,7 +157,7 @@ def reset_plugin_manager() -> None:
 
 
 def plugin_name(pm: pluggy.PluginManager, plugin: Any) -> str:
-    return pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin))
+    return str(pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin)))
 
 
 def notify(pm: pluggy.PluginManager, run: Any, hook_name: str, **kwargs: Any) -> list[Any]:

@@ -21,7 +21,7 @@ from jlce.specs import (
 from jlce.hookcall import current_plugin
 
 # registration hook -> (registry attribute, spec type, human name)
-KINDS: dict[str, tuple[str, type, str]] = {
+KINDS: dict[str, tuple[str, type[Any], str]] = {
     "jlce_register_backends": ("backends", BackendSpec, "backend"),
     "jlce_register_metrics": ("metrics", MetricSpec, "metric"),
     "jlce_register_filters": ("filters", FilterSpec, "filter"),

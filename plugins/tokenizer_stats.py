@@ -79,7 +79,7 @@ def tokenizer_statistics(texts: Sequence[str], count_tokens: CountTokens,
         runs.update((script, run) for script, run in script_runs(text) if script in SCRIPTS)
     unique = list(runs)
     run_tokens = count_tokens([run for _, run in unique]) if unique else []
-    by_script = {script: {"chars": 0, "tokens": 0, "runs": 0} for script in SCRIPTS}
+    by_script: dict[str, dict[str, Any]] = {script: {"chars": 0, "tokens": 0, "runs": 0} for script in SCRIPTS}
     for (script, run), n_tokens in zip(unique, run_tokens):
         frequency = runs[(script, run)]
         entry = by_script[script]

@@ -62,6 +62,7 @@ def test_samples_are_fixed_by_seed_across_reruns_batch_sizes_and_k(tmp_path, tin
     fewer = _run(tiny_model_dir, toy_dir, tmp_path / "c", tmp_path / "a.sqlite", repeats=2)
     assert fewer.results["cache"]["misses"] == 0
     assert _texts(tmp_path / "c") == [item[:2] for item in texts]
+    _validate(first.results)
     entry = first.results["tasks"]["toy_gen"]
     assert entry["sampling"]["repeats"] == K and entry["sampling"]["temperature"] == 1.0
     assert entry["sampling"]["sources"]["repeats"] == "cli"
@@ -166,6 +167,18 @@ class R1API(BaseHTTPRequestHandler):
             "usage": {"prompt_tokens": 10, "completion_tokens": 40, "total_tokens": 50}})
 
 
+def _validate(results: dict) -> None:
+    import jsonschema
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
+
+    schema = json.loads((REPO / "docs" / "results.schema.json").read_text(encoding="utf-8"))
+    profiling = json.loads((REPO / "docs" / "profiling.schema.json").read_text(encoding="utf-8"))
+    base = schema["$id"].rsplit("/", 1)[0]
+    registry = Registry().with_resource(f"{base}/profiling.schema.json", DRAFT202012.create_resource(profiling))
+    jsonschema.Draft202012Validator(schema, registry=registry).validate(results)
+
+
 @pytest.fixture()
 def r1_server(monkeypatch):
     server = ThreadingHTTPServer(("127.0.0.1", 0), R1API)
@@ -187,6 +200,7 @@ def test_generative_multiple_choice_pass_at_k_and_maj_at_k_by_hand(tmp_path, toy
     assert "preset 'deepseek-r1'" in result.stderr and "temperature=0.6" in result.stderr
     assert "multiple choice asked generatively" in result.stderr and "toy_mc" in result.stderr
     results = json.loads((tmp_path / "run" / "results.json").read_text(encoding="utf-8"))
+    _validate(results)
     assert results["preset"]["name"] == "deepseek-r1"
     assert results["preset"]["settings"]["temperature"] == 0.6 and results["preset"]["settings"]["top_p"] == 0.95
     entry = results["tasks"]["toy_mc"]

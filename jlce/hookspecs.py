@@ -14,7 +14,7 @@ from typing import Any
 import pluggy
 
 from jlce.events import BatchEvent, RunContext, StageEvent
-from jlce.specs import BackendSpec, FilterSpec, MetricSpec, ProcessorSpec, ProfilerSpec, ReaderSpec
+from jlce.specs import BackendSpec, FilterSpec, LoggerSpec, MetricSpec, ProcessorSpec, ProfilerSpec, ReaderSpec
 
 hookspec = pluggy.HookspecMarker("jlce")
 
@@ -61,6 +61,11 @@ def jlce_register_profilers(register: Callable[[ProfilerSpec], None]) -> None:
 def jlce_register_presets(register: Callable[[Any], None]) -> None:
     """Register model-family presets (`jlce.presets.PresetSpec`): default decoding settings for the
     models a preset matches, chosen by `--preset auto|NAME|none`."""
+
+
+@hookspec
+def jlce_register_loggers(register: Callable[[LoggerSpec], None]) -> None:
+    """Register experiment trackers (`--log NAME`, `jlce log RUN_DIR --to NAME`); see docs/tracking.md."""
 
 
 # ---- run lifecycle (observers; failures are recorded, never fatal) ---------------------------

@@ -12,6 +12,7 @@ from jlce.presets import PresetSpec
 from jlce.specs import (
     BackendSpec,
     FilterSpec,
+    LoggerSpec,
     MetricSpec,
     ProcessorSpec,
     ProfilerSpec,
@@ -19,6 +20,7 @@ from jlce.specs import (
     TaskDirSpec,
 )
 from jlce.hookcall import current_plugin
+from jlce.plugin_manager import get_plugin_manager
 
 # registration hook -> (registry attribute, spec type, human name)
 KINDS: dict[str, tuple[str, type[Any], str]] = {
@@ -29,6 +31,7 @@ KINDS: dict[str, tuple[str, type[Any], str]] = {
     "jlce_register_processors": ("processors", ProcessorSpec, "document processor"),
     "jlce_register_profilers": ("profilers", ProfilerSpec, "profiler"),
     "jlce_register_presets": ("presets", PresetSpec, "preset"),
+    "jlce_register_loggers": ("loggers", LoggerSpec, "logger"),
 }
 
 
@@ -41,6 +44,7 @@ class Registry:
     processors: dict[str, ProcessorSpec] = field(default_factory=dict)
     profilers: dict[str, ProfilerSpec] = field(default_factory=dict)
     presets: dict[str, PresetSpec] = field(default_factory=dict)
+    loggers: dict[str, LoggerSpec] = field(default_factory=dict)
     task_dirs: list[TaskDirSpec] = field(default_factory=list)
 
     def get(self, kind: str, name: str) -> Any:
@@ -101,16 +105,17 @@ def build_registry(pm: Any) -> Registry:
     return registry
 
 
-_registry: Registry | None = None
+_registry: tuple[Any, Registry] | None = None  # (the manager it was built from, the registry)
 
 
 def get_registry() -> Registry:
+    """The registry of the process-wide plugin manager: built on first use, and again once
+    `reset_plugin_manager()` (or `reset_registry()`) has been called."""
     global _registry
-    if _registry is None:
-        from jlce.plugin_manager import get_plugin_manager
-
-        _registry = build_registry(get_plugin_manager())
-    return _registry
+    pm = get_plugin_manager()
+    if _registry is None or _registry[0] is not pm:
+        _registry = (pm, build_registry(pm))
+    return _registry[1]
 
 
 def reset_registry() -> None:

@@ -100,6 +100,23 @@ class ProfilerSpec:
 
 
 @dataclass(frozen=True)
+class LoggerSpec:
+    """An experiment tracker (`--log NAME`, `jlce log RUN_DIR --to NAME`).
+
+    `factory(options: dict[str, str]) -> object` with `log(payload: jlce.tracking.TrackedRun) -> dict`
+    (a reference to the logged run). `options` names the `--log-arg` keys it accepts; `extra` is
+    the pip extra that installs its library (named in the error when it is missing).
+    """
+
+    name: str
+    factory: Callable | str
+    description: str = ""
+    options: tuple[str, ...] = ()
+    extra: str = ""
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
 class MetricResult:
     """A metric's value, its per-item scores when it has them, and facts needed to read it."""
 

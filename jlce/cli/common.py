@@ -14,8 +14,15 @@ import click
 from jlce.errors import JLCEError, UserError
 
 
+MAX_MESSAGE = 1000
+
+
 def error_exit(message: str, code: int) -> None:
-    sys.stderr.write(f"jlce: error: {message}\n")
+    one_line = " ".join(part.strip() for part in str(message).splitlines() if part.strip())  # one line, always
+    if len(one_line) > MAX_MESSAGE:  # a hostile value echoed in a message: keep where and why, cut the middle
+        cut = len(one_line) - MAX_MESSAGE
+        one_line = f"{one_line[:MAX_MESSAGE * 3 // 5]} [... {cut:,} characters cut ...] {one_line[-MAX_MESSAGE * 2 // 5:]}"
+    sys.stderr.write(f"jlce: error: {one_line}\n")
     raise click.exceptions.Exit(code)
 
 
@@ -38,6 +45,9 @@ def fail_cleanly() -> Iterator[None]:
         if extra is None:
             raise
         error_exit(str(extra), extra.exit_code)
+    except RecursionError:  # a safety net: readers bound nesting themselves, with located messages
+        error_exit("the input nests too deeply to be processed (lists or mappings inside each other thousands of "
+                   "levels deep)", 2)
     except OSError as error:
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
             error_exit(f"no space left on device while writing {error.filename or 'output'}; "
@@ -53,6 +63,17 @@ def parse_key_values(items: list[str], flag: str) -> dict[str, Any]:
         if not sep or not key.strip():
             raise UserError(f"{flag} expects KEY=VALUE, got '{item}'")
         out[key.strip()] = _convert(value.strip())
+    return out
+
+
+def parse_text_pairs(items: tuple[str, ...] | list[str], flag: str) -> dict[str, str]:
+    """`["a=1", "b=x"]` -> `{"a": "1", "b": "x"}`: values stay text (the receiver validates them)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{flag} expects KEY=VALUE, got '{item}'")
+        out[key.strip()] = value.strip()
     return out
 
 

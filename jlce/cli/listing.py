@@ -12,7 +12,7 @@ from jlce.cli.options import include_path_option
 
 @click.group()
 def ls_group() -> None:
-    """List tasks, groups, backends, metrics, filters, formats, profilers, presets or plugins."""
+    """List tasks, groups, backends, metrics, filters, formats, profilers, presets, loggers or plugins."""
 
 
 @click.group()
@@ -108,6 +108,17 @@ def ls_presets() -> None:
         rows = [[n, s.plugin, str(s.priority), ", ".join(f"{k}={v}" for k, v in s.record()["settings"].items())]
                 for n, s in sorted(get_registry().presets.items())]
         _print_rows("presets", ["preset", "plugin", "priority", "settings"], rows)
+
+
+@ls_group.command("loggers")
+def ls_loggers() -> None:
+    """Experiment trackers (`jlce run --log NAME`, `jlce log RUN_DIR --to NAME`)."""
+    with fail_cleanly():
+        from jlce.registry import get_registry
+
+        rows = [[n, s.plugin, f"jlce[{s.extra}]" if s.extra else "", ", ".join(s.options), s.description]
+                for n, s in sorted(get_registry().loggers.items())]
+        _print_rows("loggers", ["logger", "plugin", "install", "--log-arg keys", "description"], rows)
 
 
 @ls_group.command("plugins")

@@ -1,0 +1,1 @@
+"""Exports of JLCE runs into other tools' formats (`jlce export`)."""

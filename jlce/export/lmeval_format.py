@@ -1,0 +1,254 @@
+"""A JLCE run in lm-evaluation-harness 0.4's output layout, for tools that read lm-eval results.
+
+lm-eval writes `<out>/<model_name_sanitized>/results_<date>.json` and, per task,
+`samples_<task>_<date>.jsonl`. The results JSON holds `results.<task>."<metric>,<filter>"` and
+`"<metric>_stderr,<filter>"`, `configs`, `versions`, `n-shot`, `higher_is_better`, `n-samples`,
+`config`, `group_subtasks`, `task_hashes` and the model identity; each sample line holds `doc_id`,
+`doc`, `target`, `arguments`, `resps`, `filtered_resps`, `filter`, `metrics`, the three sha256
+hashes and the per-item metric values.
+
+JLCE's filters belong to the task definition, so every metric is exported under lm-eval's
+`none` filter. What lm-eval has no field for (intervals, fingerprints, provenance) stays in
+results.json; the export carries a `jlce` section pointing back to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jlce.errors import UserError
+from jlce.paths import atomic_write_text
+from jlce.results import read_results, read_samples
+
+FILTER = "none"
+BRIDGE_PREFIX = "lmeval:"
+
+
+def lmeval_task_name(task: str) -> str:
+    """A bridged task (`lmeval:arc_easy`) goes back under lm-eval's own name."""
+    return task[len(BRIDGE_PREFIX):] if task.startswith(BRIDGE_PREFIX) else task
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def sanitize_model_name(name: str) -> str:
+    """lm-eval's `utils.sanitize_model_name`: the folder its results go into."""
+    return re.sub(r"[\"<>:/|\\?*\[\]]+", "__", name)
+
+
+def _date_id(results: dict[str, Any]) -> str:
+    """lm-eval names files by an ISO time with ':' replaced: the run's start time here."""
+    created = str(results.get("created_at") or "").rstrip("Z")
+    try:
+        return datetime.fromisoformat(created).isoformat().replace(":", "-")
+    except ValueError:
+        return str(results.get("run_id") or "run").replace(":", "-")
+
+
+def _timestamp(value: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _metric_entries(task: str, entry: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"name": task, "alias": task, "sample_len": entry.get("n_samples")}
+    for metric, value in (entry.get("metrics") or {}).items():
+        row[f"{metric},{FILTER}"] = value.get("value")
+        stderr = value.get("stderr")
+        row[f"{metric}_stderr,{FILTER}"] = "N/A" if stderr is None else stderr
+    return row
+
+
+def _task_config(task: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """The lm-eval config keys JLCE can fill truthfully from results.json."""
+    sampling = entry.get("sampling") or {}
+    config: dict[str, Any] = {
+        "task": task,
+        "dataset_path": entry.get("data_source"),
+        "num_fewshot": entry.get("num_fewshot"),
+        "metric_list": [{"metric": name, "higher_is_better": value.get("higher_is_better", True)}
+                        for name, value in (entry.get("metrics") or {}).items()],
+        "output_type": entry.get("output_type"),
+        "repeats": sampling.get("repeats", 1),
+        "metadata": {
+            "version": entry.get("version"),
+            "definition_hash": entry.get("definition_hash"),
+            "data_hash": entry.get("data_hash"),
+            "data_files": entry.get("data_files"),
+            "fewshot_ids": entry.get("fewshot_ids"),
+        },
+    }
+    if entry.get("output_type") == "generate_until" and sampling:
+        config["generation_kwargs"] = {
+            "max_gen_toks": sampling.get("max_new_tokens"),
+            "temperature": sampling.get("temperature"),
+            "top_p": sampling.get("top_p"),
+            "do_sample": bool(sampling.get("temperature")),
+        }
+    return config
+
+
+def _run_config(results: dict[str, Any]) -> dict[str, Any]:
+    config = results.get("config") or {}
+    model = results.get("model") or {}
+    details = model.get("details") or {}
+    model_args = {"pretrained": model.get("name")}
+    for key in ("revision", "dtype", "adapter"):
+        if config.get(key) not in (None, "auto"):
+            model_args[key] = config[key]
+    return {
+        "model": model.get("backend"),
+        "model_args": model_args,
+        "model_num_parameters": details.get("n_parameters"),
+        "model_dtype": (model.get("fingerprint") or {}).get("dtype"),
+        "model_revision": config.get("revision"),
+        "model_sha": (model.get("fingerprint") or {}).get("weights_sha256") or "",
+        "batch_size": config.get("batch_size"),
+        "batch_sizes": [],
+        "device": details.get("device") or config.get("device"),
+        "use_cache": None,
+        "limit": config.get("limit"),
+        "bootstrap_iters": 0,
+        "gen_kwargs": None,
+        "random_seed": config.get("seed"),
+        "numpy_seed": config.get("seed"),
+        "torch_seed": config.get("seed"),
+        "fewshot_seed": config.get("seed"),
+    }
+
+
+def _choices_sample(row: dict[str, Any]) -> tuple[dict[str, Any], list, list]:
+    prompt = row.get("prompt", "")
+    choices = row.get("choices") or []
+    arguments = {f"gen_args_{i}": {"arg_0": prompt, "arg_1": choice.get("text", "")} for i, choice in enumerate(choices)}
+    best = row.get("pred_index")
+    pairs = [[str(choice.get("logprob")), str(i == best)] for i, choice in enumerate(choices)]
+    return arguments, [[pair] for pair in pairs], pairs
+
+
+def _generation_sample(row: dict[str, Any]) -> tuple[dict[str, Any], list, list]:
+    response = row.get("response") or {}
+    raw = [response.get("raw", "")] if isinstance(response, dict) else [str(response)]
+    filtered = response.get("filtered", raw[0]) if isinstance(response, dict) else raw[0]
+    samples = row.get("samples")  # repeated sampling: k responses of one item
+    if isinstance(samples, list) and samples:
+        raw = [s.get("raw", "") if isinstance(s, dict) else str(s) for s in samples]
+    arguments = {"gen_args_0": {"arg_0": row.get("prompt", ""), "arg_1": row.get("generation_kwargs") or {}}}
+    return arguments, [raw], [filtered]
+
+
+def _loglikelihood_sample(row: dict[str, Any]) -> tuple[dict[str, Any], list, list]:
+    arguments = {"gen_args_0": {"arg_0": row.get("prompt", ""), "arg_1": row.get("target", "")}}
+    pair = [str(row.get("logprob")), "False"]
+    return arguments, [[pair]], [pair]
+
+
+def convert_sample(row: dict[str, Any], output_type: str | None) -> dict[str, Any]:
+    """One JLCE sample line as an lm-eval sample line."""
+    if row.get("choices") is not None:
+        arguments, resps, filtered = _choices_sample(row)
+        target = str(row.get("gold"))
+    elif output_type == "generate_until" or row.get("response") is not None:
+        arguments, resps, filtered = _generation_sample(row)
+        target = str(row.get("target", ""))
+    else:
+        arguments, resps, filtered = _loglikelihood_sample(row)
+        target = str(row.get("target", ""))
+    doc = {key: row[key] for key in ("prompt", "target", "references") if key in row}
+    if row.get("choices") is not None:
+        doc["choices"] = [choice.get("text") for choice in row["choices"]]
+        doc["gold"] = row.get("gold")
+    metrics = row.get("metrics") or {}
+    line: dict[str, Any] = {
+        "doc_id": row.get("doc_id"),
+        "doc": doc,
+        "target": target,
+        "arguments": arguments,
+        "resps": resps,
+        "filtered_resps": filtered,
+        "filter": FILTER,
+        "metrics": list(metrics),
+        "doc_hash": _sha256(json.dumps(doc, ensure_ascii=False, sort_keys=True)),
+        "prompt_hash": _sha256(str(row.get("prompt", ""))),
+        "target_hash": _sha256(target),
+    }
+    for name, value in metrics.items():
+        line[name] = value
+    return line
+
+
+def to_lmeval(results: dict[str, Any], samples: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """results.json (and its samples) as lm-eval's aggregated results dictionary."""
+    tasks: dict[str, Any] = {lmeval_task_name(t): entry for t, entry in (results.get("tasks") or {}).items()}
+    samples = {lmeval_task_name(t): rows for t, rows in samples.items()}
+    model = results.get("model") or {}
+    name = str(model.get("name") or "model")
+    started, finished = _timestamp(results.get("created_at")), _timestamp(results.get("finished_at"))
+    task_hashes = {}
+    for task, rows in samples.items():
+        lines = [convert_sample(row, tasks[task].get("output_type")) for row in rows]
+        task_hashes[task] = _sha256("".join(x["doc_hash"] + x["prompt_hash"] + x["target_hash"] for x in lines))
+    provenance = results.get("provenance") or {}
+    jlce_info = provenance.get("jlce") if isinstance(provenance.get("jlce"), dict) else {}
+    return {
+        "results": {task: _metric_entries(task, entry) for task, entry in tasks.items()},
+        "group_subtasks": {task: [] for task in tasks},
+        "configs": {task: _task_config(task, entry) for task, entry in tasks.items()},
+        "versions": {task: entry.get("version") for task, entry in tasks.items()},
+        "n-shot": {task: entry.get("num_fewshot") or 0 for task, entry in tasks.items()},
+        "higher_is_better": {task: {m: v.get("higher_is_better", True) for m, v in (entry.get("metrics") or {}).items()}
+                             for task, entry in tasks.items()},
+        "n-samples": {task: {"original": entry.get("n_samples"), "effective": entry.get("n_samples")}
+                      for task, entry in tasks.items()},
+        "config": _run_config(results),
+        "git_hash": (jlce_info or {}).get("git_commit"),
+        "date": started,
+        "task_hashes": task_hashes,
+        "model_source": model.get("backend"),
+        "model_name": name,
+        "model_name_sanitized": sanitize_model_name(name),
+        "system_instruction": None,
+        "system_instruction_sha": None,
+        "fewshot_as_multiturn": False,
+        "chat_template": None,
+        "chat_template_sha": (model.get("fingerprint") or {}).get("chat_template_sha256"),
+        "start_time": started,
+        "end_time": finished,
+        "total_evaluation_time_seconds": str(finished - started) if started and finished else None,
+        "jlce": {"run_id": results.get("run_id"), "jlce_version": results.get("jlce_version"),
+                 "fingerprint_hash": model.get("fingerprint_hash"),
+                 "note": "exported by `jlce export --format lmeval`; intervals and provenance are in results.json"},
+    }
+
+
+def export_lmeval(run_dir: Path, out_dir: Path) -> list[Path]:
+    """Write `run_dir` in lm-eval's layout under `out_dir`; returns the files written."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    results = read_results(run_dir)
+    tasks = results.get("tasks") or {}
+    if not tasks:
+        raise UserError(f"{run_dir}: the run holds no scored task; nothing to export")
+    samples = {task: read_samples(run_dir, task) for task in tasks}
+    exported = to_lmeval(results, samples)
+    folder = out_dir / exported["model_name_sanitized"]
+    date = _date_id(results)
+    written = []
+    for task, rows in samples.items():
+        output_type = tasks[task].get("output_type")
+        text = "".join(json.dumps(convert_sample(row, output_type), ensure_ascii=False) + "\n" for row in rows)
+        path = folder / f"samples_{lmeval_task_name(task)}_{date}.jsonl"
+        atomic_write_text(path, text)
+        written.append(path)
+    path = folder / f"results_{date}.json"
+    atomic_write_text(path, json.dumps(exported, ensure_ascii=False, indent=2) + "\n")
+    written.append(path)
+    return written

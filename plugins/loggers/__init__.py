@@ -1,0 +1,1 @@
+"""Built-in experiment-tracker plugins (MLflow, Weights & Biases): `jlce run --log NAME`."""

@@ -4,13 +4,15 @@
   ctx = enc(context), continuation = whole[len(ctx):]; trailing whitespace of the context is
   moved to the continuation first. An empty context becomes the BOS token (EOS when there is none).
 - BOS follows the tokenizer's own convention (Llama adds it, Qwen2 does not); EOS is never appended.
-- Rolling log-likelihood uses disjoint windows of the model's maximum length.
+- Rolling log-likelihood uses disjoint windows as long as the engine allows (`jlce.budget`).
+  Cutting to the context limit is `jlce.budget`'s job (one rule for every backend).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from jlce.budget import Engine, rolling_window
 from jlce.errors import UserError
 
 Tokens = list[int]
@@ -99,15 +101,18 @@ class Encoder:
             encoded[i] = (encoded[i][0], ids)
         return encoded
 
-    def rolling(self, texts: Sequence[str], max_length: int) -> list[list[tuple[Tokens, Tokens]]]:
-        """For each text, its disjoint (context, continuation) windows."""
-        return [rolling_windows(ids, self.prefix_token_id, max_length) for ids in self.plain(texts)]
+    def rolling(self, texts: Sequence[str], window: int, engine: Engine) -> list[list[tuple[Tokens, Tokens]]]:
+        """For each text, its disjoint (context, continuation) windows for a model of `window`
+        positions served by `engine` (`jlce.budget`)."""
+        size = rolling_window(window, engine)
+        return [rolling_windows(ids, self.prefix_token_id, size) for ids in self.plain(texts)]
 
 
 def rolling_windows(tokens: Tokens, prefix_token: int, max_length: int) -> list[tuple[Tokens, Tokens]]:
     """lm-evaluation-harness' rolling windows (context length 1), made disjoint: every token is
-    predicted exactly once. The first window is conditioned on `prefix_token`; a later full window
-    on the one token before it; a shorter last window on as many earlier tokens as fill the
+    predicted exactly once. `max_length` is the number of tokens a window scores
+    (`jlce.budget.rolling_window`). The first window is conditioned on `prefix_token`; a later full
+    window on the one token before it; a shorter last window on as many earlier tokens as fill the
     model's length."""
     if max_length < 1:
         raise ValueError("max_length must be at least 1")
@@ -122,13 +127,3 @@ def rolling_windows(tokens: Tokens, prefix_token: int, max_length: int) -> list[
         windows.append((context, list(tokens[start:end])))
         start = end
     return windows
-
-
-def fit_to_length(context: Tokens, continuation: Tokens, max_length: int) -> tuple[Tokens, Tokens]:
-    """Left-truncate so that the model input (context + continuation[:-1]) fits `max_length`,
-    as lm-evaluation-harness does; the continuation keeps as many tokens as can be scored."""
-    if len(context) + len(continuation) - 1 <= max_length:
-        return context, continuation
-    sequence = (context + continuation)[-(max_length + 1):]
-    scored = min(len(continuation), len(sequence) - 1)
-    return sequence[:len(sequence) - scored], sequence[len(sequence) - scored:]

@@ -15,7 +15,7 @@ import copy
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
-from jlce.backends.hf_encoding import fit_to_length
+from jlce.budget import FORWARD, fit_pair
 
 
 @dataclass(frozen=True)
@@ -43,14 +43,15 @@ class ContextGroup:
 def group_by_context(
     items: Sequence[tuple[Hashable, Sequence[int], Sequence[int]]], max_length: int
 ) -> list[ContextGroup]:
-    """Fit each (key, context, continuation) to `max_length`, merge equal contexts, and order the
+    """Fit each (key, context, continuation) to a window of `max_length` positions
+    (`jlce.budget`; a no-op on pairs the backend fitted already), merge equal contexts, and order the
     groups longest first (ties by tokens, so the order is reproducible). Empty continuations are
     left out: their score is 0 without a forward pass."""
     groups: dict[tuple[int, ...], ContextGroup] = {}
     for key, context, continuation in items:
         if not continuation:
             continue
-        ctx, cont = fit_to_length(list(context), list(continuation), max_length)
+        ctx, cont, _ = fit_pair(context, continuation, max_length, FORWARD)
         group = groups.setdefault(tuple(ctx), ContextGroup(tuple(ctx)))
         group.members.append((key, tuple(cont)))
     return sorted(groups.values(), key=lambda g: (-g.length, -len(g.context), g.context))

@@ -21,7 +21,7 @@ from typing import Any
 
 from jlce.backend import Backend, BackendConfig, BatchOutput, UnsupportedRequest
 from jlce.backends.hf_batching import parse_batch_size
-from jlce.backends.hf_encoding import Encoder, fit_to_length
+from jlce.backends.hf_encoding import Encoder
 from jlce.backends.hf_fingerprint import combined_sha256, text_sha256, tokenizer_files
 from jlce.backends.openai_client import ApiClient, ApiRejected, RetryPolicy
 from jlce.backends.openai_options import parse_openai_options
@@ -36,6 +36,7 @@ from jlce.backends.openai_protocol import (
 )
 from jlce.backends.reasoning import prompt_opens_think, reasoning_policy
 from jlce.backends.vllm_rolling import join_windows
+from jlce.budget import ENGINE, Truncation, fit_generation, fit_pair
 from jlce.errors import UserError
 from jlce.events import BatchEvent
 from jlce.requests import GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult
@@ -72,6 +73,10 @@ class OpenAIBackend(Backend):
                                           config.model, str(self.server_model.get("root") or ""))
         self.max_model_len = self.server_model.get("max_model_len") or config.max_length
         self._echo_supported: bool | None = {"true": True, "false": False}.get(options.logprobs)
+        # generated token ids decoded here (None: ask, and stop asking when the server refuses)
+        self._token_ids: bool | None = {"true": True, "false": False}.get(options.token_ids)
+        if self._token_ids and self.tokenizer is None:
+            raise UserError("--backend-arg token_ids=true needs a local tokenizer (--backend-arg tokenizer=)")
         self._fingerprint: dict[str, Any] | None = None
 
     # ---- setup ------------------------------------------------------------------------------
@@ -218,7 +223,7 @@ class OpenAIBackend(Backend):
         if self.encoder is None or not self.max_model_len:
             raise UnsupportedRequest("loglikelihood_rolling over an API needs a local tokenizer (--backend-arg tokenizer=) "
                                      "and the server's max_model_len")
-        windows = self.encoder.rolling([r.text for r in requests], self.max_model_len - 1)
+        windows = self.encoder.rolling([r.text for r in requests], self.max_model_len, ENGINE)
         jobs = [((doc, w), self._token_scorer(ctx, cont)) for doc, ws in enumerate(windows) for w, (ctx, cont) in enumerate(ws)]
         yield from join_windows(self._run("loglikelihood_rolling", jobs), windows)
 
@@ -228,7 +233,8 @@ class OpenAIBackend(Backend):
         if self.encoder is not None:
             ctx, cont = self.encoder.pairs([(request.context, request.continuation)])[0]
             if not cont:
-                return lambda: LoglikelihoodResult(0.0, True, 0)
+                cut = Truncation(len(ctx))
+                return lambda: LoglikelihoodResult(0.0, True, 0, cut)
             return self._token_scorer(ctx, cont)
         if not request.context:
             raise UnsupportedRequest("an empty context can only be scored with a local tokenizer (--backend-arg tokenizer=)")
@@ -241,12 +247,14 @@ class OpenAIBackend(Backend):
         return run
 
     def _token_scorer(self, ctx: Sequence[int], cont: Sequence[int]) -> Callable[[], LoglikelihoodResult]:
-        if self.max_model_len:
-            ctx, cont = fit_to_length(list(ctx), list(cont), self.max_model_len - 1)
+        # the echoed prompt plus one output token must fit (jlce.budget ENGINE); unknown
+        # max_model_len: sent as it is, and the cut is not known
+        ctx, cont, cut = fit_pair(ctx, cont, self.max_model_len or None, ENGINE)
+        truncation = cut if self.max_model_len else None
 
         def run() -> LoglikelihoodResult:
             answer = self.client.request("POST", "completions", echo_body(self.model_name, list(ctx) + list(cont)))
-            return _result(lambda: score_tokens(answer, len(ctx), len(cont)))
+            return _result(lambda: score_tokens(answer, len(ctx), len(cont)), truncation)
 
         return run
 
@@ -265,8 +273,17 @@ class OpenAIBackend(Backend):
         seed = p.seed if p.seed is not None else self.config.seed
         stops = self.reasoning.engine_stops(p.until)
         chat = self.api == "chat"
+        truncation: Truncation | None = None  # unknown without a local tokenizer and the window
         if chat:
             opened = self.reasoning.enabled  # the server's template may open <think> itself
+            if self.local_template and self.max_model_len:  # the server renders the same template
+                rendered = self.encoder.prompt([request.context])[0]
+                fit = fit_generation(len(rendered), budget, self.max_model_len)
+                if fit.truncation.prompt_cut:  # a chat message cannot be cut here; the server would refuse it
+                    raise UserError(f"a chat prompt of {len(rendered)} tokens does not fit the server's max_model_len "
+                                    f"of {self.max_model_len} with one output token; use the completions API "
+                                    "(--backend-arg api=completions), fewer shots or a longer-context model")
+                budget, truncation = fit.max_new_tokens, fit.truncation
             body = chat_body(self.model_name, request.context, max_tokens=budget, temperature=p.temperature,
                              top_p=p.top_p, seed=seed, stop=stops)
         else:
@@ -274,27 +291,49 @@ class OpenAIBackend(Backend):
             opened = self.reasoning.enabled and prompt_opens_think(request.context)
             if self.encoder is not None:
                 prompt = self.encoder.prompt([request.context])[0]
-                if self.max_model_len:
-                    prompt = prompt[-max(1, self.max_model_len - budget):]
-                    budget = min(budget, self.max_model_len - len(prompt))
+                if self.max_model_len:  # prompt + budget <= max_model_len, the prompt kept first
+                    fit = fit_generation(len(prompt), budget, self.max_model_len)
+                    prompt, budget, truncation = fit.apply(prompt), fit.max_new_tokens, fit.truncation
             body = completion_body(self.model_name, prompt, max_tokens=budget, temperature=p.temperature,
                                    top_p=p.top_p, seed=seed, stop=stops)
 
         def run() -> GenerateResult:
             if budget <= 0:
-                return GenerateResult("", 0, "length")
-            answer = self.client.request("POST", "chat/completions" if chat else "completions", body)
+                return GenerateResult("", 0, "length", truncation=truncation)
+            answer = self._post_generation("chat/completions" if chat else "completions", body)
             try:
                 generated = parse_generation(answer, chat)
             except ProtocolError as error:
                 raise UserError(f"unexpected answer from {self.client.base_url}: {error}") from error
-            text, stopped = self.reasoning.finish(generated.text, p.until, opened)
+            text, stopped = self.reasoning.finish(self._generated_text(generated), p.until, opened)
             tokens = generated.n_tokens
             if tokens is None:  # a server that reports no usage: count locally when possible
                 tokens = len(self.encoder.plain([generated.text])[0]) if self.encoder is not None else 0
-            return GenerateResult(text, tokens, "stop" if stopped else generated.finish_reason)
+            return GenerateResult(text, tokens, "stop" if stopped else generated.finish_reason, truncation=truncation)
 
         return run
+
+    def _post_generation(self, endpoint: str, body: dict[str, Any]) -> Any:
+        """POST a generation, asking for the generated token ids when they can be decoded here; a
+        server that refuses the field (HTTP 400 naming it) is asked without it from then on."""
+        if self.tokenizer is None or self._token_ids is False:
+            return self.client.request("POST", endpoint, body)
+        try:
+            return self.client.request("POST", endpoint, {**body, "return_token_ids": True})
+        except ApiRejected as error:
+            if self._token_ids or error.status != 400 or "return_token_ids" not in str(error):
+                raise
+            self._token_ids = False
+        return self.client.request("POST", endpoint, body)
+
+    def _generated_text(self, generated: Any) -> str:
+        """The generated tokens decoded in one go, as the transformers and vLLM backends do: a
+        server's incremental detokenizer withholds a tail that ends in an undecodable byte run
+        (complete characters before it included). The server's text when it sent no ids, or split
+        the reasoning off (its text then differs from the tokens by design)."""
+        if generated.token_ids is None or generated.reasoning_field or self.tokenizer is None:
+            return generated.text
+        return self.tokenizer.decode(list(generated.token_ids), skip_special_tokens=True)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if self.encoder is None:
@@ -305,9 +344,9 @@ class OpenAIBackend(Backend):
         self.client.close()
 
 
-def _result(compute: Callable[[], Any]) -> LoglikelihoodResult:
+def _result(compute: Callable[[], Any], truncation: Truncation | None = None) -> LoglikelihoodResult:
     try:
         score = compute()
     except ProtocolError as error:
         raise UserError(f"the server's echo answer cannot be scored: {error}") from error
-    return LoglikelihoodResult(score.logprob, score.is_greedy, score.n_tokens)
+    return LoglikelihoodResult(score.logprob, score.is_greedy, score.n_tokens, truncation)

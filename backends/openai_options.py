@@ -26,6 +26,9 @@ class OpenAIOptions(BaseModel):
     logprobs: Literal["auto", "true", "false"] = Field(default="auto", description="prompt log-probs via echo: auto probes the server")
     tokenizer: str | None = Field(default=None, description="local tokenizer (hub id or directory; 'none' for text-only)")
     add_bos_token: bool | None = Field(default=None, description="override the tokenizer's BOS convention")
+    token_ids: Literal["auto", "true", "false"] = Field(
+        default="auto", description="ask for the generated token ids (vLLM's return_token_ids) and decode them with the local "
+        "tokenizer, as the other backends do (a server's own text can lose its last characters); auto: with a local tokenizer")
     reasoning: str = Field(default="auto", description="auto | true | false: reasoning-model generation")
     reasoning_max_new_tokens: int | None = Field(default=None, ge=1, description="token budget when reasoning (default 8192)")
 
@@ -36,8 +39,8 @@ def parse_openai_options(options: dict[str, Any]) -> OpenAIOptions:
         if key not in known:
             raise UserError(f"unknown --backend-arg '{key}' for the openai backend{did_you_mean(key, known)}; "
                             f"known: {', '.join(sorted(known))}")
-    texts = ("base_url", "model", "api", "api_key_env", "logprobs", "tokenizer", "reasoning")
-    values = {k: (str(v).lower() if k == "logprobs" and isinstance(v, bool) else str(v))
+    texts = ("base_url", "model", "api", "api_key_env", "logprobs", "tokenizer", "reasoning", "token_ids")
+    values = {k: (str(v).lower() if k in ("logprobs", "token_ids") and isinstance(v, bool) else str(v))
               if k in texts and v is not None else v for k, v in options.items()}
     try:
         return OpenAIOptions(**values)

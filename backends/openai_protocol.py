@@ -114,6 +114,7 @@ class Generated:
     n_tokens: int | None
     finish_reason: str
     reasoning_field: bool = False  # the server returned the reasoning separately (put back in <think> tags)
+    token_ids: tuple[int, ...] | None = None  # the generated tokens, when the server returns them (vLLM)
 
 
 def parse_generation(answer: dict[str, Any], chat: bool) -> Generated:
@@ -141,4 +142,6 @@ def parse_generation(answer: dict[str, Any], chat: bool) -> Generated:
         text = choice.get("text") or ""
     usage = answer.get("usage") or {}
     tokens = usage.get("completion_tokens")
-    return Generated(text, int(tokens) if isinstance(tokens, int) else None, finish, separate)
+    ids = choice.get("token_ids")  # vLLM's `return_token_ids` extension
+    token_ids = tuple(ids) if isinstance(ids, list) and all(isinstance(i, int) for i in ids) else None
+    return Generated(text, int(tokens) if isinstance(tokens, int) else None, finish, separate, token_ids)

@@ -25,7 +25,7 @@ from typing import Any
 from jlce.backend import Backend, BackendConfig, BatchOutput
 from jlce.backends.hf_aliases import resolve_model_name
 from jlce.backends.hf_batching import parse_batch_size
-from jlce.backends.hf_encoding import Encoder, fit_to_length
+from jlce.backends.hf_encoding import Encoder
 from jlce.backends.hf_fingerprint import combined_sha256, snapshot_commit, text_sha256, tokenizer_files, weight_files
 from jlce.backends.hf_loading import DTYPES, kv_bytes_per_token, model_files_dir
 from jlce.backends.lora import AdapterIdentity, adapter_identity, check_adapter_fits
@@ -35,6 +35,7 @@ from jlce.backends.vllm_options import parse_vllm_options
 from jlce.backends.vllm_rocm import apply_preset, hip_version, rocm_record
 from jlce.backends.vllm_rolling import join_windows
 from jlce.backends.chat import chat_template_wanted, render_chat
+from jlce.budget import ENGINE, Truncation, fit_generation, fit_pair
 from jlce.errors import UserError, did_you_mean
 from jlce.events import BatchEvent
 from jlce.requests import GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult
@@ -99,7 +100,7 @@ class VLLMBackend(Backend):
         self.vllm_version = _vllm_version()
         model_config = self.llm.llm_engine.model_config
         self.max_model_len = int(model_config.max_model_len)
-        self.max_length = self.max_model_len - 1  # one position stays free for the engine's one output token
+        self.max_length = self.max_model_len  # the window; jlce.budget (ENGINE) keeps a position for the output token
         self.dtype = str(model_config.dtype).removeprefix("torch.")
         self.lora_request = self._lora_request()
         cache_config = self.llm.llm_engine.vllm_config.cache_config
@@ -252,7 +253,7 @@ class VLLMBackend(Backend):
         yield from self._score([(i, ctx, cont) for i, (ctx, cont) in enumerate(encoded)], "loglikelihood")
 
     def loglikelihood_rolling(self, requests) -> Iterator[BatchOutput]:
-        windows = self.encoder.rolling([r.text for r in requests], self.max_length)
+        windows = self.encoder.rolling([r.text for r in requests], self.max_model_len, ENGINE)
         items = [((doc, w), ctx, cont) for doc, doc_windows in enumerate(windows) for w, (ctx, cont) in enumerate(doc_windows)]
         yield from join_windows(self._score(items, "loglikelihood_rolling"), windows)
 
@@ -261,11 +262,12 @@ class VLLMBackend(Backend):
         first, the others follow once it finished (so they find the context in the prefix cache)."""
         batch: list[tuple[Hashable, LoglikelihoodResult]] = []
         groups: dict[tuple[int, ...], list[tuple[Hashable, tuple[int, ...]]]] = {}
+        cuts: dict[Hashable, Truncation] = {}
         for key, context, continuation in items:
+            ctx, cont, cuts[key] = fit_pair(context, continuation, self.max_model_len, ENGINE)
             if not continuation:
-                batch.append((key, LoglikelihoodResult(0.0, True, 0)))
+                batch.append((key, LoglikelihoodResult(0.0, True, 0, cuts[key])))
                 continue
-            ctx, cont = fit_to_length(list(context), list(continuation), self.max_length)
             groups.setdefault(tuple(ctx), []).append((key, tuple(cont)))
         runner = EngineRunner(self.llm, self.lora_request)
         cached, fresh = self._scoring_params(self.prefix_reuse), self._scoring_params(False)
@@ -300,7 +302,7 @@ class VLLMBackend(Backend):
                 continue
             stats["prompt_tokens"] += len(ctx) + len(cont)
             stats["cached_tokens"] += output.num_cached_tokens or 0
-            batch.append((key, LoglikelihoodResult(score.logprob, score.is_greedy, score.n_tokens)))
+            batch.append((key, LoglikelihoodResult(score.logprob, score.is_greedy, score.n_tokens, cuts[key])))
             if len(batch) >= self.batch_size:
                 yield batch, self._event(kind, batch, began, stats)
                 batch, began = [], time.perf_counter()
@@ -330,13 +332,14 @@ class VLLMBackend(Backend):
         runner = EngineRunner(self.llm, self.lora_request)
         batch: list[tuple[Hashable, GenerateResult]] = []
         opened: dict[int, bool] = {}
+        cuts: dict[int, Truncation] = {}
         for i, (request, prompt) in enumerate(zip(requests, prompts)):
             params = request.params
-            budget = self.reasoning.budget(params.max_new_tokens)
-            prompt = prompt[-max(1, self.max_model_len - budget):]
-            budget = min(budget, self.max_model_len - len(prompt))
+            # prompt + budget <= max_model_len and the budget never shortens the prompt (jlce.budget)
+            fit = fit_generation(len(prompt), self.reasoning.budget(params.max_new_tokens), self.max_model_len)
+            prompt, budget, cuts[i] = fit.apply(prompt), fit.max_new_tokens, fit.truncation
             if budget <= 0:
-                batch.append((i, GenerateResult("", 0, "length")))
+                batch.append((i, GenerateResult("", 0, "length", truncation=cuts[i])))
                 continue
             opened[i] = self.reasoning.enabled and prompt_opens_think(rendered[i])
             seed = params.seed if params.seed is not None else self.config.seed
@@ -353,7 +356,7 @@ class VLLMBackend(Backend):
             raw = self.tokenizer.decode(list(completion.token_ids), skip_special_tokens=True)
             text, stopped = self.reasoning.finish(raw, requests[i].params.until, opened[i])
             finish = "stop" if stopped else ("length" if completion.finish_reason == "length" else "stop")
-            batch.append((i, GenerateResult(text, len(completion.token_ids), finish)))
+            batch.append((i, GenerateResult(text, len(completion.token_ids), finish, truncation=cuts[i])))
             prompt_tokens += len(output.prompt_token_ids or [])
             generated += len(completion.token_ids)
             if len(batch) >= self.batch_size:

@@ -20,6 +20,8 @@ API:
   tokens kept, from the end), `max_new_tokens` (the budget granted), `truncation`.
 - `fit_scoring(context_tokens, continuation_tokens, window, engine)` -> `ScoringFit`:
   `apply(context, continuation)` cuts token lists, `truncation` says what was cut.
+- `fit_pair(context, continuation, window, engine)` -> (context, continuation, truncation): the
+  same on token lists, in one call.
 - `rolling_window(window, engine)`: continuation tokens per rolling log-likelihood window (each
   window is conditioned on at least one earlier token).
 - `Truncation`: what the limit did to one request; backends attach it to their results
@@ -144,6 +146,14 @@ def fit_scoring(context_tokens: int, continuation_tokens: int, window: int | Non
     context_kept = max(0, keep - continuation_tokens)
     return ScoringFit(keep, scored, Truncation(context_tokens, context_tokens - context_kept, continuation_tokens,
                                                continuation_tokens - scored))
+
+
+def fit_pair(context: list[int] | tuple[int, ...], continuation: list[int] | tuple[int, ...], window: int | None,
+             engine: Engine) -> tuple[list[int], list[int], Truncation]:
+    """`fit_scoring` applied to token lists: (context, continuation, truncation)."""
+    fit = fit_scoring(len(context), len(continuation), window, engine)
+    ctx, cont = fit.apply(list(context), list(continuation))
+    return ctx, cont, fit.truncation
 
 
 def rolling_window(window: int, engine: Engine) -> int:

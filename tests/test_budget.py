@@ -7,7 +7,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jlce.budget import ENGINE, FORWARD, Truncation, fit_generation, fit_scoring, rolling_window, scoring_limit
+from jlce.budget import (
+    ENGINE,
+    FORWARD,
+    Truncation,
+    fit_generation,
+    fit_pair,
+    fit_scoring,
+    rolling_window,
+    scoring_limit,
+)
 
 W = 64
 
@@ -90,6 +99,7 @@ def test_one_token_over_the_limit_cuts_one_context_token(engine):
     assert fit.truncation == Truncation(limit - 2, 1, 3, 0)
     assert fit.apply(context, continuation) == (context[1:], continuation)
     assert sum(map(len, fit.apply(context, continuation))) == limit
+    assert fit_pair(tuple(context), continuation, W, engine) == (context[1:], continuation, fit.truncation)
 
 
 @pytest.mark.parametrize("engine", [FORWARD, ENGINE])

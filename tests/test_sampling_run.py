@@ -68,6 +68,12 @@ def test_samples_are_fixed_by_seed_across_reruns_batch_sizes_and_k(tmp_path, tin
     assert entry["sampling"]["sources"]["repeats"] == "cli"
     assert first.results["config"]["repeats"] == K and first.results["config"]["top_p"] == 0.95
     assert "clustered by item" in entry["metrics"]["exact_match"]["interval_method"]
+    # `jlce compare` (and the leaderboard's shared draws) take the per-item mean as the item's score
+    from jlce.compare import compare_runs
+
+    (row,) = compare_runs(tmp_path / "a", tmp_path / "c", draws=500, permutations=200).tasks
+    assert row.n_items == 4 and row.a == pytest.approx(entry["metrics"]["exact_match"]["value"])
+    assert row.b == pytest.approx(fewer.results["tasks"]["toy_gen"]["metrics"]["exact_match"]["value"])
     # the item score is the mean of its samples' scores; pass@k/maj@k are recomputed from them by hand
     rows = samples(tmp_path / "a")["toy_gen"]
     for row in rows:

@@ -126,7 +126,7 @@ def _question(row) -> str:
 
 
 @pytest.mark.parametrize("api", ["completions", "chat", "chat+parser"])
-def test_r1_outputs_through_the_openai_backend(r1_server, tmp_path, api):
+def test_r1_outputs_through_the_openai_backend(r1_server, tmp_path, api, capsys):
     R1Server.parser = api == "chat+parser"
     results, rows = _evaluate(tmp_path, model=R1_MODEL, backend="openai", tasks="jsquad",
                               backend_options={"base_url": r1_server, "api": api.split("+")[0]})
@@ -157,10 +157,21 @@ def test_r1_outputs_through_the_openai_backend(r1_server, tmp_path, api):
     assert results["tasks"]["jsquad"]["metrics"]["exact_match"]["value"] == pytest.approx(correct / 8)
     if api == "completions":
         import jsonschema
+        from referencing import Registry
+        from referencing.jsonschema import DRAFT202012
 
-        schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "results.schema.json").read_text(encoding="utf-8"))
-        jsonschema.validate(results, schema)
+        docs = Path(__file__).resolve().parents[1] / "docs"
+        schema = json.loads((docs / "results.schema.json").read_text(encoding="utf-8"))
+        profiling = json.loads((docs / "profiling.schema.json").read_text(encoding="utf-8"))
+        base = schema["$id"].rsplit("/", 1)[0]
+        registry = Registry().with_resource(f"{base}/profiling.schema.json", DRAFT202012.create_resource(profiling))
+        jsonschema.Draft202012Validator(schema, registry=registry).validate(results)
         assert (cost["closed"], cost["unclosed"], cost["no_reasoning"]) == (6, 1, 1)
+        from jlce.cli.run_command import print_summary
+
+        print_summary(results, tmp_path / "run")
+        shown = capsys.readouterr().out
+        assert "What thinking cost" in shown and "12.5%" in shown and "detected from deepseek-r1-distill-qwen-7b" in shown
         # no local tokenizer: the closed ones' thinking tokens are unknown, not guessed
         assert cost["tokens_counted"] == 2 and cost["thinking_tokens"]["total"] == 4096
 

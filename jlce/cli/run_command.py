@@ -80,9 +80,9 @@ def print_reasoning_cost(console: Any, results: dict[str, Any]) -> None:
     policy = results.get("reasoning") or {}
     if not policy.get("enabled"):
         return
-    table = Table(title="What thinking cost (tokens per output)")
-    for column in ("task", "outputs", "budget hit in <think>", "thinking mean", "thinking median",
-                   "answer mean", "answer median"):
+    table = Table(title="What thinking cost: outputs that hit the budget inside <think>; tokens per output "
+                        "(counted: outputs whose thinking tokens the tokenizer counted)")
+    for column in ("task", "n", "budget hit", "counted", "think mean", "think median", "answer mean", "answer median"):
         table.add_column(column, justify="left" if column == "task" else "right")
     for name, entry in results["tasks"].items():
         cost = entry.get("reasoning")
@@ -101,3 +101,4 @@ def print_reasoning_cost(console: Any, results: dict[str, Any]) -> None:
 
 def _tokens(value: Any) -> str:
     return "n/a" if value is None else f"{value:,.1f}"
+                      str(cost["tokens_counted"]),  # thinking tokens need the model's tokenizer

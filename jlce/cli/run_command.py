@@ -57,6 +57,7 @@ def print_summary(results: dict[str, Any], output_dir: Path) -> None:
             table.add_row(name, metric, shown, interval, str(entry["n_samples"]))
     console = Console()
     console.print(table)
+    print_reasoning_cost(console, results)
     cache = results.get("cache", {})
     console.print(f"cache: {cache.get('hits', 0)} hits, {cache.get('misses', 0)} computed")
     skipped = results.get("skipped_tasks") or {}
@@ -69,7 +70,6 @@ def print_summary(results: dict[str, Any], output_dir: Path) -> None:
     if results.get("errors"):
         console.print(f"[yellow]{len(results['errors'])} plugin error(s) recorded in results.json[/yellow]")
     console.print(f"results: {output_dir / 'results.json'}")
-    print_reasoning_cost(console, results)
 
 
 def print_reasoning_cost(console: Any, results: dict[str, Any]) -> None:
@@ -91,6 +91,7 @@ def print_reasoning_cost(console: Any, results: dict[str, Any]) -> None:
         thinking, answer = cost.get("thinking_tokens") or {}, cost.get("answer_tokens") or {}
         table.add_row(escape(name), str(cost["outputs"]),
                       f"{cost['budget_hit_in_think']} ({cost['budget_hit_in_think_share']:.1%})",
+                      str(cost["tokens_counted"]),  # thinking tokens need the model's tokenizer
                       *(_tokens(part.get(key)) for part in (thinking, answer) for key in ("mean", "median")))
     detected = ", ".join(policy.get("detected_from") or [])
     why = f"--reasoning auto, detected from {detected}" if detected else "--reasoning on"
@@ -101,4 +102,3 @@ def print_reasoning_cost(console: Any, results: dict[str, Any]) -> None:
 
 def _tokens(value: Any) -> str:
     return "n/a" if value is None else f"{value:,.1f}"
-                      str(cost["tokens_counted"]),  # thinking tokens need the model's tokenizer

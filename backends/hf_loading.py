@@ -45,6 +45,9 @@ def _as_bool(key: str, value: Any) -> bool:
 
 
 def parse_options(options: dict[str, Any]) -> Options:
+    from jlce.reasoning import reject_backend_args
+
+    reject_backend_args(options, "transformers")
     unknown = [k for k in options if k not in OPTIONS]
     if unknown:
         key = unknown[0]

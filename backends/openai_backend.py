@@ -34,11 +34,11 @@ from jlce.backends.openai_protocol import (
     score_text,
     score_tokens,
 )
-from jlce.backends.reasoning import prompt_opens_think, reasoning_policy
 from jlce.backends.vllm_rolling import join_windows
 from jlce.budget import ENGINE, Truncation, fit_generation, fit_pair
 from jlce.errors import UserError
 from jlce.events import BatchEvent
+from jlce.reasoning import plain_truncate, prompt_opens_think
 from jlce.requests import GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult
 
 
@@ -69,8 +69,6 @@ class OpenAIBackend(Backend):
         self.encoder = (Encoder(self.tokenizer, add_bos=options.add_bos_token,
                                 template=self._render_chat if self.local_template else None)
                         if self.tokenizer is not None else None)
-        self.reasoning = reasoning_policy(options.reasoning, options.reasoning_max_new_tokens, self.model_name,
-                                          config.model, str(self.server_model.get("root") or ""))
         self.max_model_len = self.server_model.get("max_model_len") or config.max_length
         self._echo_supported: bool | None = {"true": True, "false": False}.get(options.logprobs)
         # generated token ids decoded here (None: ask, and stop asking when the server refuses)
@@ -125,6 +123,9 @@ class OpenAIBackend(Backend):
 
     # ---- identity ---------------------------------------------------------------------------
 
+    def model_names(self) -> tuple[str, ...]:
+        return tuple(n for n in (self.model_name, str(self.server_model.get("root") or "")) if n)
+
     def fingerprint(self) -> dict[str, Any]:
         if self._fingerprint is None:
             files = []
@@ -140,7 +141,6 @@ class OpenAIBackend(Backend):
                 "tokenizer_sha256": combined_sha256(files) if files else None,
                 "add_bos": self.encoder.adds_bos if self.encoder else None,
                 "chat_template_sha256": text_sha256(getattr(self.tokenizer, "chat_template", None)) if self.local_template else None,
-                "reasoning": self.reasoning.to_dict(),
             }
         return dict(self._fingerprint)
 
@@ -269,13 +269,14 @@ class OpenAIBackend(Backend):
 
     def _generator(self, request: GenerateRequest) -> Callable[[], GenerateResult]:
         p = request.params
-        budget = self.reasoning.budget(p.max_new_tokens)
+        budget = p.max_new_tokens  # with reasoning on the core sent it raised and without stops
         seed = p.seed if p.seed is not None else self.config.seed
-        stops = self.reasoning.engine_stops(p.until)
+        stops = [s for s in p.until if s]
         chat = self.api == "chat"
         truncation: Truncation | None = None  # unknown without a local tokenizer and the window
         if chat:
-            opened = self.reasoning.enabled  # the server's template may open <think> itself
+            # known when the template is rendered here; else inferred from the text (a lone </think>)
+            opened = self.local_template and prompt_opens_think(self._render_chat(request.context))
             if self.local_template and self.max_model_len:  # the server renders the same template
                 rendered = self.encoder.prompt([request.context])[0]
                 fit = fit_generation(len(rendered), budget, self.max_model_len)
@@ -288,7 +289,7 @@ class OpenAIBackend(Backend):
                              top_p=p.top_p, seed=seed, stop=stops)
         else:
             prompt: str | list[int] = request.context
-            opened = self.reasoning.enabled and prompt_opens_think(request.context)
+            opened = prompt_opens_think(request.context)
             if self.encoder is not None:
                 prompt = self.encoder.prompt([request.context])[0]
                 if self.max_model_len:  # prompt + budget <= max_model_len, the prompt kept first
@@ -305,11 +306,13 @@ class OpenAIBackend(Backend):
                 generated = parse_generation(answer, chat)
             except ProtocolError as error:
                 raise UserError(f"unexpected answer from {self.client.base_url}: {error}") from error
-            text, stopped = self.reasoning.finish(self._generated_text(generated), p.until, opened)
+            text, stopped = plain_truncate(self._generated_text(generated), p.until)
             tokens = generated.n_tokens
             if tokens is None:  # a server that reports no usage: count locally when possible
                 tokens = len(self.encoder.plain([generated.text])[0]) if self.encoder is not None else 0
-            return GenerateResult(text, tokens, "stop" if stopped else generated.finish_reason, truncation=truncation)
+            # a server that split the reasoning off gave it back with its own <think> tag
+            return GenerateResult(text, tokens, "stop" if stopped else generated.finish_reason,
+                                  opened_think=opened and not generated.reasoning_field, truncation=truncation)
 
         return run
 

@@ -29,17 +29,18 @@ class OpenAIOptions(BaseModel):
     token_ids: Literal["auto", "true", "false"] = Field(
         default="auto", description="ask for the generated token ids (vLLM's return_token_ids) and decode them with the local "
         "tokenizer, as the other backends do (a server's own text can lose its last characters); auto: with a local tokenizer")
-    reasoning: str = Field(default="auto", description="auto | true | false: reasoning-model generation")
-    reasoning_max_new_tokens: int | None = Field(default=None, ge=1, description="token budget when reasoning (default 8192)")
 
 
 def parse_openai_options(options: dict[str, Any]) -> OpenAIOptions:
+    from jlce.reasoning import reject_backend_args
+
+    reject_backend_args(options, "openai")
     known = OpenAIOptions.model_fields
     for key in options:
         if key not in known:
             raise UserError(f"unknown --backend-arg '{key}' for the openai backend{did_you_mean(key, known)}; "
                             f"known: {', '.join(sorted(known))}")
-    texts = ("base_url", "model", "api", "api_key_env", "logprobs", "tokenizer", "reasoning", "token_ids")
+    texts = ("base_url", "model", "api", "api_key_env", "logprobs", "tokenizer", "token_ids")
     values = {k: (str(v).lower() if k in ("logprobs", "token_ids") and isinstance(v, bool) else str(v))
               if k in texts and v is not None else v for k, v in options.items()}
     try:

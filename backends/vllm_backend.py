@@ -29,7 +29,6 @@ from jlce.backends.hf_encoding import Encoder
 from jlce.backends.hf_fingerprint import combined_sha256, snapshot_commit, text_sha256, tokenizer_files, weight_files
 from jlce.backends.hf_loading import DTYPES, kv_bytes_per_token, model_files_dir
 from jlce.backends.lora import AdapterIdentity, adapter_identity, check_adapter_fits
-from jlce.backends.reasoning import prompt_opens_think, reasoning_policy
 from jlce.backends.vllm_engine import EngineRunner, continuation_score, engine_gauge
 from jlce.backends.vllm_options import parse_vllm_options
 from jlce.backends.vllm_rocm import apply_preset, hip_version, rocm_record
@@ -38,6 +37,7 @@ from jlce.backends.chat import chat_template_wanted, render_chat
 from jlce.budget import ENGINE, Truncation, fit_generation, fit_pair
 from jlce.errors import UserError, did_you_mean
 from jlce.events import BatchEvent
+from jlce.reasoning import plain_truncate, prompt_opens_think
 from jlce.requests import GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult
 
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's accepted max_lora_rank values
@@ -91,8 +91,6 @@ class VLLMBackend(Backend):
         self.use_chat_template = self._chat_template_wanted()
         self.encoder = Encoder(self.tokenizer, add_bos=self.options.add_bos_token,
                                template=self._render_chat if self.use_chat_template else None)
-        self.reasoning = reasoning_policy(self.options.reasoning, self.options.reasoning_max_new_tokens,
-                                          config.model, self.ref.target)
         self.engine_kwargs = self._engine_kwargs()
         started = time.perf_counter()
         self.llm = self._start_engine()
@@ -183,6 +181,9 @@ class VLLMBackend(Backend):
 
     # ---- identity ---------------------------------------------------------------------------
 
+    def model_names(self) -> tuple[str, ...]:
+        return (self.ref.target,)
+
     def fingerprint(self) -> dict[str, Any]:
         if self._fingerprint is None:
             files = self.files_dir
@@ -204,7 +205,6 @@ class VLLMBackend(Backend):
                 "chat_template_sha256": text_sha256(getattr(self.tokenizer, "chat_template", None)),
                 "adapter": self.adapter.to_dict() if self.adapter else None,
                 "max_length": self.max_length,
-                "reasoning": self.reasoning.to_dict(),
             }
         return dict(self._fingerprint)
 
@@ -335,15 +335,16 @@ class VLLMBackend(Backend):
         cuts: dict[int, Truncation] = {}
         for i, (request, prompt) in enumerate(zip(requests, prompts)):
             params = request.params
-            # prompt + budget <= max_model_len and the budget never shortens the prompt (jlce.budget)
-            fit = fit_generation(len(prompt), self.reasoning.budget(params.max_new_tokens), self.max_model_len)
+            # with reasoning on the core sent max_new_tokens raised and without stops; prompt +
+            # budget <= max_model_len and the budget never shortens the prompt (jlce.budget)
+            fit = fit_generation(len(prompt), params.max_new_tokens, self.max_model_len)
             prompt, budget, cuts[i] = fit.apply(prompt), fit.max_new_tokens, fit.truncation
             if budget <= 0:
                 batch.append((i, GenerateResult("", 0, "length", truncation=cuts[i])))
                 continue
-            opened[i] = self.reasoning.enabled and prompt_opens_think(rendered[i])
+            opened[i] = prompt_opens_think(rendered[i])
             seed = params.seed if params.seed is not None else self.config.seed
-            stops = self.reasoning.engine_stops(params.until)
+            stops = [s for s in params.until if s]
             runner.submit(i, prompt, SamplingParams(  # text is decoded here: vLLM detokenizes only for stops
                 max_tokens=budget, temperature=params.temperature, top_p=params.top_p, seed=seed,
                 stop=stops or None, skip_special_tokens=True, detokenize=bool(stops),
@@ -354,9 +355,10 @@ class VLLMBackend(Backend):
             # decoded here as the transformers backend does (vLLM's incremental text holds back a
             # trailing incomplete character)
             raw = self.tokenizer.decode(list(completion.token_ids), skip_special_tokens=True)
-            text, stopped = self.reasoning.finish(raw, requests[i].params.until, opened[i])
+            text, stopped = plain_truncate(raw, requests[i].params.until)
             finish = "stop" if stopped else ("length" if completion.finish_reason == "length" else "stop")
-            batch.append((i, GenerateResult(text, len(completion.token_ids), finish, truncation=cuts[i])))
+            batch.append((i, GenerateResult(text, len(completion.token_ids), finish, opened_think=opened[i],
+                                            truncation=cuts[i])))
             prompt_tokens += len(output.prompt_token_ids or [])
             generated += len(completion.token_ids)
             if len(batch) >= self.batch_size:

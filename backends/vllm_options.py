@@ -40,8 +40,6 @@ class VLLMOptions(BaseModel):
     rocm_preset: str | None = Field(default=None, description="mi300x: AMD's documented environment for MI300X")
     cpu_kvcache_space: int | None = Field(default=None, ge=1, description="CPU build: KV cache GiB (VLLM_CPU_KVCACHE_SPACE)")
     prefix_reuse: bool = Field(default=True, description="score choices against the cached context (checked; recomputed when unusable)")
-    reasoning: str = Field(default="auto", description="auto | true | false: reasoning-model generation (stops after </think>)")
-    reasoning_max_new_tokens: int | None = Field(default=None, ge=1, description="token budget when reasoning (default 8192)")
 
     def engine_args(self) -> dict[str, Any]:
         """The options that are `vllm.LLM` arguments, as given (unset ones left to vLLM)."""
@@ -55,12 +53,15 @@ def option_help() -> dict[str, str]:
 
 def parse_vllm_options(options: dict[str, Any]) -> VLLMOptions:
     """Validate `--backend-arg` pairs; unknown keys and bad values are `UserError`s."""
+    from jlce.reasoning import reject_backend_args
+
+    reject_backend_args(options, "vllm")
     known = VLLMOptions.model_fields
     for key in options:
         if key not in known:
             raise UserError(f"unknown --backend-arg '{key}' for the vllm backend{did_you_mean(key, known)}; "
                             f"known: {', '.join(sorted(known))}")
-    values = {k: (str(v) if k in ("reasoning", "quantization", "kv_cache_dtype", "tokenizer", "rocm_preset")
+    values = {k: (str(v) if k in ("quantization", "kv_cache_dtype", "tokenizer", "rocm_preset")
                   and v is not None else v) for k, v in options.items()}
     try:
         return VLLMOptions(**values)

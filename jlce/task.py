@@ -23,6 +23,14 @@ from jlce.taskschema import TaskConfig
 from jlce.yamlfile import load_yaml
 
 
+class ItemDataError(DataError):
+    """One item's value that cannot be scored; `key` is the task key (or document field) involved."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(message)
+
+
 @dataclass
 class Instance:
     """One item to evaluate: its rendered prompt and the requests that answer it."""
@@ -178,15 +186,20 @@ class Task:
             return
         files = ", ".join(name for name, _ in data.files) or "no files"
         for i in indices:
+            where = f"task '{self.name}', {files} (split '{split}'), item {i} (0-based)"
             try:
                 self._gold(docs[i], t, self._choices(docs[i], t))
-            except DataError as error:
-                raise DataDamaged(f"task '{self.name}', {files} (split '{split}'), item {i} (0-based): {error}") from None
+            except ItemDataError as error:
+                template = t["gold"] if error.key == "gold" else None
+                if error.key.startswith("choices."):
+                    template = t["choices"][int(error.key.split(".")[1])]
+                origin = f" (template: {self.path}{f':{template.line}' if template and template.line else ''}, key '{error.key}')"
+                raise DataDamaged(f"{where}, field '{error.key}': {error}{origin if template else ''}") from None
             except ConfigError as error:
                 if error.key not in ("gold", "choices_field") and not str(error.key).startswith("choices"):
                     raise
-                raise DataDamaged(f"task '{self.name}', {files} (split '{split}'), item {i} (0-based), field '{error.key}' "
-                                  f"({error.file}{f':{error.line}' if error.line else ''}): {error.detail}") from None
+                raise DataDamaged(f"{where}, field '{error.key}': {error.detail} "
+                                  f"(template: {error.file}{f':{error.line}' if error.line else ''}, key '{error.key}')") from None
 
     def _instance(self, doc_id: int, doc: dict[str, Any], shots: list[dict[str, Any]], t: dict[str, Any]) -> Instance:
         c = self.config
@@ -251,7 +264,7 @@ class Task:
             field_name = "choices.{k}"
         for k, choice in enumerate(choices):
             if not choice.strip():  # an empty continuation has log-likelihood 0: it would always win
-                raise DataError(f"field '{field_name.format(k=k)}': choice {k} is empty")
+                raise ItemDataError(field_name.format(k=k), f"choice {k} is empty")
         return choices
 
     def _gold(self, doc: dict[str, Any], t: dict[str, Any], choices: list[str]) -> int | None:
@@ -262,26 +275,26 @@ class Task:
             return None
         value = t["gold"].value(doc)
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise DataError(f"field 'gold': {value!r} is not a choice index or a choice's text")
+            raise ItemDataError("gold", f"{value!r} is not a choice index or a choice's text")
         if isinstance(value, float):
             if not value.is_integer():
-                raise DataError(f"field 'gold': label {value!r} is not an integer choice index")
+                raise ItemDataError("gold", f"label {value!r} is not an integer choice index")
             value = int(value)
         if isinstance(value, str):
             text = value.strip()
             as_text = choices.index(text) if text in choices else None
-            as_index = int(text) if re.fullmatch(r"[+-]?[0-9]+", text) else None
+            as_index = int(text) if re.fullmatch(r"[+-]?[0-9]{1,18}", text) else None  # 5,000 digits: not an index
             if as_text is not None and as_index is not None and as_index != as_text and 0 <= as_index < len(choices):
-                raise DataError(f"field 'gold': the text {text!r} is choice {as_text}'s text and also index {as_index}: "
+                raise ItemDataError("gold", f"the text {text!r} is choice {as_text}'s text and also index {as_index}: "
                                 f"ambiguous; write the gold template as an index (`| int`) or map labels to indices")
             if as_text is not None:
                 return as_text
             if as_index is None:
                 kind = "a number but not an integer index" if _is_number(text) else "neither an index nor one of the choices"
-                raise DataError(f"field 'gold': {text!r} is {kind} ({', '.join(map(repr, choices))})")
+                raise ItemDataError("gold", f"{text!r} is {kind} ({', '.join(map(repr, choices))})")
             value = as_index
         if not 0 <= value < len(choices):
-            raise DataError(f"field 'gold': index {value} is out of range for {len(choices)} choices")
+            raise ItemDataError("gold", f"index {value} is out of range for {len(choices)} choices")
         return value
 
     def _references(self, doc: dict[str, Any], target: str) -> tuple[str, ...]:

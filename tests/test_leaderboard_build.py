@@ -330,3 +330,23 @@ def test_cli_builds_and_reports_user_errors(tmp_path, small_def):
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "site2" / "index.html").is_file()
+
+
+def test_entries_are_listed_by_observed_score_and_ties_share_a_position(tmp_path, small_def):
+    """Issue 13: the order is the observed score's (stated in the document), and equal observed scores
+    are shown as ties ("1="), whatever the posterior means' Monte Carlo noise says."""
+    from jlce.leaderboard.tables import scope_table
+
+    half = [1.0] * 20 + [0.0] * 20
+    same = {"nli": {"metric": "acc", "values": half}, "summ": {"metric": "rougeL", "values": [0.5] * 40}}
+    dirs = [write_run(tmp_path / "runs", name, {"qa": {"metric": "acc", "values": values}, **same})
+            for name, values in (("model-c", [1.0] * 10 + [0.0] * 30), ("model-b", half[::-1]), ("model-a", half))]
+    board = build_leaderboard(dirs, small_def, seed=1, **FAST)
+    by_name = scopes(board)
+    qa = by_name["qa"]
+    assert [(e.model, e.position, e.observed) for e in qa.entries] == [("model-a", 1, 0.5), ("model-b", 1, 0.5),
+                                                                     ("model-c", 3, 0.25)]
+    assert [row[0].text for row in scope_table(qa).rows] == ["1=", "1=", "3"]
+    assert 0.3 < qa.p_better[0][1] < 0.7  # the tie is visible in P(A > B) too
+    assert [e.position for e in by_name["nli"].entries] == [1, 1, 1]
+    assert "listed by observed score" in board.method

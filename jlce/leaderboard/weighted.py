@@ -62,7 +62,8 @@ def uniform_weights(n_items: int) -> np.ndarray:
 
 
 class MeanStat:
-    """Mean of per-item scores in [0, 1], with the all-0 and all-1 pseudo-items."""
+    """Mean of per-item scores in [0, 1] (columns for an all-0 and an all-1 pseudo-item, which
+    `posterior_draws` leaves at weight 0: it adds each model's own prior pseudo-items itself)."""
 
     def __init__(self, scores: np.ndarray):
         scores = np.asarray(scores, dtype=float)

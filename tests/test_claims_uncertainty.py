@@ -52,3 +52,20 @@ def test_coverage_and_false_verified_rate_at_the_boundary(k):
         verified += np.quantile(eb.draws / ea.draws, 0.025) >= 1.70
     assert 0.93 <= covered / replications <= 0.97
     assert verified / replications <= 0.025
+
+
+def test_item_means_outside_the_unit_interval_get_pseudo_items_at_the_observed_extremes():
+    """chrF on 0-100, say: the same bootstrap, with each run's pseudo-items at the smallest and largest
+    observed value, so a one-item difference is not certainty either."""
+    from jlce.claims.uncertainty import item_mean_draws
+    from jlce.leaderboard.bayes import pairwise_probabilities
+
+    a = np.linspace(10.0, 90.0, 50)
+    b = a.copy()
+    b[7] += 5.0
+    theta, method = item_mean_draws(np.vstack([a, b]), 20_000, 0, "chrf")
+    assert "observed extremes 10 and 90" in method
+    unit, _ = item_mean_draws(np.vstack([(a - 10) / 80, (b - 10) / 80]), 20_000, 0, "chrf")
+    assert np.allclose(theta, 10 + 80 * unit)  # the [0, 1] code path, rescaled
+    assert theta.mean(axis=0) == pytest.approx((np.array([a.sum(), b.sum()]) + 10 + 90) / 52, rel=2e-3)
+    assert 0.5 < pairwise_probabilities(theta)[1, 0] < 0.95

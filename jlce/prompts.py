@@ -11,13 +11,14 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from jlce.errors import ConfigError
+from jlce.sandbox import BoundedSandbox, TemplateLimitError, end_budget, start_budget
 
 MAX_RENDERED_CHARS = 2_000_000
 
 
 @lru_cache(maxsize=1)
 def environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+    env = BoundedSandbox(  # jlce.sandbox: loops, numbers, text and recursion bounded
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # prompts are plain text for a model, never HTML
         keep_trailing_newline=True,
@@ -45,10 +46,22 @@ class Template:
             self._template = _compile(source)
         except jinja2.TemplateSyntaxError as error:
             raise ConfigError(f"template syntax error: {error.message}", file=file, line=_line(line, error.lineno), key=key) from None
+        except (ValueError, OverflowError, MemoryError, TemplateLimitError) as error:  # e.g. a 5,000-digit literal
+            raise ConfigError(f"template refused: {str(error).splitlines()[0][:200]}", file=file, line=line, key=key) from None
+        except RecursionError:
+            raise ConfigError("template refused: its expressions nest too deeply", file=file, line=line, key=key) from None
 
     def render(self, doc: dict[str, Any], **extra: Any) -> str:
+        budget = start_budget()
         try:
-            text = self._template.render(**doc, **extra)
+            text = self._stream(doc, extra)
+        except TemplateLimitError as error:
+            raise ConfigError(f"template refused: {error}", file=self.file, line=self.line, key=self.key) from None
+        except RecursionError:
+            raise ConfigError("template refused: it recurses too deeply (a macro or recursive loop that does not end?)",
+                              file=self.file, line=self.line, key=self.key) from None
+        except MemoryError:
+            raise ConfigError("template refused: it ran out of memory", file=self.file, line=self.line, key=self.key) from None
         except jinja2.UndefinedError as error:
             fields = ", ".join(sorted(map(str, doc))) or "none"
             raise ConfigError(f"template uses an undefined variable: {error.message}; document fields: {fields}",
@@ -57,10 +70,20 @@ class Template:
             raise ConfigError(f"template refused by the sandbox: {error}", file=self.file, line=self.line, key=self.key) from None
         except (TypeError, ValueError, IndexError, KeyError, ZeroDivisionError, OverflowError, jinja2.TemplateError) as error:
             raise ConfigError(f"template failed: {type(error).__name__}: {error}", file=self.file, line=self.line, key=self.key) from None
-        if len(text) > MAX_RENDERED_CHARS:
-            raise ConfigError(f"rendered prompt is {len(text):,} characters (limit {MAX_RENDERED_CHARS:,})",
-                              file=self.file, line=self.line, key=self.key)
+        finally:
+            end_budget(budget)
         return text
+
+    def _stream(self, doc: dict[str, Any], extra: dict[str, Any]) -> str:
+        """Render piece by piece, stopping as soon as the text passes MAX_RENDERED_CHARS."""
+        parts: list[str] = []
+        size = 0
+        for part in self._template.generate(**doc, **extra):
+            size += len(part)
+            if size > MAX_RENDERED_CHARS:
+                raise TemplateLimitError(f"the rendered text passes {MAX_RENDERED_CHARS:,} characters")
+            parts.append(part)
+        return "".join(parts)
 
     def value(self, doc: dict[str, Any]) -> Any:
         """The template's value with its type kept when the template is one `{{ expression }}`

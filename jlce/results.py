@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from jlce import jsonfile
 from jlce.errors import UserError
 from jlce.paths import atomic_write_text, slug
 
@@ -33,16 +34,10 @@ class ResultsWriter:
 
 def read_results(run_dir: Path) -> dict[str, Any]:
     """Read a run's results.json with a clear error when it is missing or damaged."""
+    from jlce.resultschema import load_results_file
+
     path = Path(run_dir) / "results.json" if Path(run_dir).is_dir() else Path(run_dir)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no results.json here (is this a run directory?)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UserError(f"{path}: results file is damaged ({error})") from None
-    if not isinstance(data, dict) or "tasks" not in data or data.get("schema_version") != SCHEMA_VERSION:
-        raise UserError(f"{path}: not a JLCE results file of schema {SCHEMA_VERSION}")
-    return data
+    return load_results_file(path)  # bounded parsing, then docs/results.schema.json
 
 
 def read_samples(run_dir: Path, task: str) -> list[dict[str, Any]]:
@@ -53,9 +48,9 @@ def read_samples(run_dir: Path, task: str) -> list[dict[str, Any]]:
             for number, line in enumerate(handle, 1):
                 if line.strip():
                     try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as error:
-                        raise UserError(f"{path}:{number}: damaged samples line ({error.msg})") from None
+                        rows.append(jsonfile.loads(line))
+                    except ValueError as error:
+                        raise UserError(f"{path}:{number}: damaged samples line ({jsonfile.describe(error)})") from None
     except FileNotFoundError:
         raise UserError(f"{path}: samples file missing") from None
     return rows

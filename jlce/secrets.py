@@ -1,7 +1,7 @@
 """Keep credentials out of anything JLCE writes (results, provenance, logs).
 
 A name is secret when it reads like a credential (`*_TOKEN`, `*_KEY`, `*_SECRET`, `*PASSWORD*`,
-`*CREDENTIAL*`, ...); a value is secret when it looks like a key whatever its name (`hf_...`,
+`*CREDENTIAL*`, `*_PASS`, `*_KEYS`, `*_CREDS`, `*_PWD`, `*_DSN`, ...); a value is secret when it looks like a key whatever its name (`hf_...`,
 `sk-...`, `ghp_...`, AWS key ids, JWTs, long random-looking strings). Redacted values are
 replaced by `REDACTED`, so the record still says that the variable was set.
 """
@@ -25,8 +25,12 @@ PERFORMANCE_ENV_PREFIXES: tuple[str, ...] = (
 )
 
 _SECRET_NAME = re.compile(
-    r"(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIALS?|APIKEY)($|_)"
-    r"|_KEY$|_KEY_|^KEY_|KEY_ID$|_TOKEN$|^TOKEN$|_PAT$|PASSWORD|CREDENTIAL|SECRET|PRIVATE_KEY|_AUTH$|^AUTH_|COOKIE|SESSION_ID",
+    # whole words between underscores (or the ends): DB_PASS, API_KEYS, AWS_CREDS, SMTP_PWD, ...
+    r"(^|_)(TOKEN|SECRETS?|PASSWORDS?|PASSWD|PASSPHRASE|PASS|PWD|CREDENTIALS?|CREDS?|APIKEYS?|"
+    r"PRIVATE|AUTH|AUTHORIZATION|BEARER|COOKIES?|JWT|SALT|SIGNATURE|DSN|CONNECTION_STRING|WEBHOOK)($|_)"
+    r"|_KEYS?$|_KEYS?_|^KEYS?_"
+    # and run together: OPENAI_APIKEY, MYPASSWORD, GITHUBTOKEN, X_ACCESSKEY, ...
+    r"|PASSWORD|PASSWD|CREDENTIAL|SECRET|PRIVATE_?KEY|ACCESS_?KEY|APIKEY|AUTH_?TOKEN|SESSION_?ID|COOKIE|KEY_?ID$|TOKEN$|_PAT$",
     re.IGNORECASE,
 )
 

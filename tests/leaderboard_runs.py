@@ -44,10 +44,11 @@ def write_run(root: Path, model: str, tasks: Mapping[str, Mapping[str, Any]], *,
         }
     results = {
         "schema_version": "1.0", "jlce_version": "0.1.0", "run_id": run.name, "created_at": "2026-01-01T00:00:00Z",
+        "finished_at": "2026-01-01T00:01:00Z",
         "model": {"name": model, "backend": "transformers", "fingerprint": {"model": model},
                   "fingerprint_hash": fingerprint or hashlib.sha256(model.encode()).hexdigest()},
         "config": {"tasks": list(tasks), "limit": None, "seed": 1234}, "tasks": results_tasks,
-        "cache": {"hits": 0, "misses": 0, "by_kind": {}}, "profile": {}, "provenance": {}, "errors": [],
+        "cache": {"hits": 0, "misses": 0, "by_kind": {}}, "profile": {}, "errors": [],
     }
     (run / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
     return run

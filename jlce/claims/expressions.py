@@ -15,6 +15,7 @@ frozen dataclasses below. Nothing is ever evaluated by Python: `evaluate` walks 
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -116,8 +117,14 @@ def _convert(node: ast.AST, depth: int) -> Node:
         raise ExpressionError(f"expression nested more than {MAX_DEPTH} levels deep", _column(node))
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-            raise ExpressionError(f"only numbers are allowed here, not {node.value!r}", _column(node))
-        return Number(float(node.value))
+            raise ExpressionError(f"only numbers are allowed here, not {_shorten(repr(node.value))}", _column(node))
+        try:
+            value = float(node.value)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            raise ExpressionError(f"the number {_shorten(str(node.value))} is too large", _column(node))
+        return Number(value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         return Unary("-" if isinstance(node.op, ast.USub) else "+", _convert(node.operand, depth + 1))
     if isinstance(node, ast.BinOp) and type(node.op) in ARITHMETIC:
@@ -165,10 +172,44 @@ def parse_check(text: str) -> Comparison:
             raise ExpressionError(f"comparison {_describe(op)} is not allowed{hint}", _column(body))
         ops.append(COMPARISONS[type(op)])
     operands = tuple(_convert(n, 1) for n in [body.left, *body.comparators])
+    for operand in operands:
+        _check_constants(operand)
     comparison = Comparison(operands, tuple(ops))
     if all(is_constant(operand) for operand in operands):
         raise ExpressionError("the check measures nothing: it needs at least one quantity such as acc(A, jnli)")
     return comparison
+
+
+def _shorten(text: str, limit: int = 24) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _check_constants(node: Node) -> None:
+    """Refuse division by a constant zero and constant parts that are not finite (`1/0`, `1e300 * 1e300`)."""
+    if isinstance(node, Binary) and node.op == "/" and is_constant(node.right):
+        if _constant_value(node.right) == 0:
+            raise ExpressionError("division by zero")
+    if is_constant(node) and not isinstance(node, Number) and not math.isfinite(_constant_value(node)):
+        raise ExpressionError("a constant part of the check is not a finite number")
+    for child in _children(node):
+        _check_constants(child)
+
+
+def _constant_value(node: Node) -> float:
+    try:
+        return float(evaluate(node, lambda q: math.nan))
+    except (ZeroDivisionError, OverflowError):
+        return math.nan
+
+
+def _children(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, Unary):
+        return (node.operand,)
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    if isinstance(node, Function):
+        return node.args
+    return ()
 
 
 def walk(node: Node | Comparison) -> Iterator[Node]:

@@ -39,7 +39,7 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf/.nan are mistakes
 
 
 class RunSelector(_Strict):
@@ -89,7 +89,7 @@ class ClaimsFile(_Strict):
     title: str | None = None
     description: str | None = None
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)
     draws: int = Field(4000, ge=200, le=1_000_000)
     runs: dict[str, RunSelector] = Field(default_factory=dict)
     claims: list[Claim] = Field(min_length=1)

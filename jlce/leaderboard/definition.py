@@ -25,14 +25,14 @@ CORPUS_STATISTICS = ("spearman", "pearson", "mcc")
 
 
 class CategoryDef(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf/.nan are mistakes
 
     weight: float = Field(1.0, gt=0, description="Weight of the category in the overall score.")
     title: str | None = None
 
 
 class TaskDef(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf/.nan are mistakes
 
     category: str
     metric: str = Field(description="Headline metric, as named in results.json and samples.")
@@ -68,7 +68,7 @@ class TaskDef(BaseModel):
 
 
 class LeaderboardDefinition(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf/.nan are mistakes
 
     name: str
     version: str

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 
 from jlce.errors import UserError, did_you_mean
+from jlce.paths import path_problem
+from jlce.resultschema import load_results_file
 
 SUPPORTED_SCHEMA_MAJOR = "1"
 
@@ -91,14 +93,9 @@ def load_run(path: str | Path) -> Run:
     """Parse a run's results.json (samples are read later, per task)."""
     path = Path(path)
     file = path / "results.json"
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: not a run directory (no results.json)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{file}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{file}: expected a JSON object")
+    if not file.is_file():
+        raise UserError(f"{path}: not a run directory (no results.json)")
+    data = load_results_file(file)  # bounded parsing, then docs/results.schema.json
     schema = str(_require(data, "schema_version", str(file)))
     if schema.split(".")[0] != SUPPORTED_SCHEMA_MAJOR:
         raise UserError(f"{file}: results schema {schema} is not supported (need {SUPPORTED_SCHEMA_MAJOR}.x)")
@@ -113,7 +110,7 @@ def load_run(path: str | Path) -> Run:
             definition_hash=str(t.get("definition_hash", "")),
             num_fewshot=t.get("num_fewshot"),
             metrics=t.get("metrics", {}),
-            samples_file=path / str(t.get("samples_file", f"samples/{name}.jsonl")),
+            samples_file=_samples_file(path, file, name, t),
         )
     return Run(
         path=path,
@@ -123,6 +120,15 @@ def load_run(path: str | Path) -> Run:
         backend=str(model.get("backend", "")),
         tasks=tasks,
     )
+
+
+def _samples_file(run_dir: Path, file: Path, task: str, record: Mapping[str, Any]) -> Path:
+    """The task's samples file, named relative to the run directory (no absolute path, no '..')."""
+    relative = str(record.get("samples_file", f"samples/{task}.jsonl"))
+    problem = path_problem(relative)
+    if problem:
+        raise UserError(f"{file}: key 'tasks.{task}.samples_file': refusing {relative!r}: {problem}")
+    return run_dir / relative
 
 
 def select_runs(runs: Sequence[Run], choose: Mapping[str, str | Path] | None = None) -> Selection:

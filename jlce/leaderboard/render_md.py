@@ -8,7 +8,7 @@ import re
 from jlce.leaderboard.schema import Leaderboard
 from jlce.leaderboard.tables import Table, adjacent_pairs, overview, scope_table
 
-_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~-])")
+_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$-])")  # `$`: GitHub renders $...$ as math
 
 
 def escape(text: str) -> str:

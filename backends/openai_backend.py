@@ -42,6 +42,11 @@ from jlce.reasoning import plain_truncate, prompt_opens_think
 from jlce.requests import GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult
 
 
+# A fixed text whose log-probabilities identify the served weights (see weights_probe).
+IDENTITY_PROBE = ("JLCE weights probe. 吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。"
+                  "The quick brown fox jumps over the lazy dog; 1, 2, 3, 5, 8, 13.")
+
+
 class OpenAIBackend(Backend):
     name = "openai"
 
@@ -60,7 +65,7 @@ class OpenAIBackend(Backend):
             raise UserError(f"--backend-arg api_key_env={options.api_key_env}: that environment variable is not set")
         self.api_key_set = bool(key)
         self.client = ApiClient(options.base_url, key, timeout=options.timeout, connections=options.concurrency,
-                                retry=RetryPolicy(options.max_retries, options.backoff, options.backoff_max))
+                                retry=RetryPolicy(options.max_retries, options.backoff, options.backoff_max, options.patience))
         del key
         self.server_model = self._server_model()
         self.tokenizer = self._load_tokenizer()
@@ -76,6 +81,8 @@ class OpenAIBackend(Backend):
         if self._token_ids and self.tokenizer is None:
             raise UserError("--backend-arg token_ids=true needs a local tokenizer (--backend-arg tokenizer=)")
         self._fingerprint: dict[str, Any] | None = None
+        self._probe: list[float] | None = None
+        self._server_version: str | None | bool = False  # False: not asked yet
 
     # ---- setup ------------------------------------------------------------------------------
 
@@ -144,11 +151,44 @@ class OpenAIBackend(Backend):
             }
         return dict(self._fingerprint)
 
+    def weights_probe(self) -> list[float] | None:
+        """The served model's log-probabilities of a fixed text (one echo request per run): the
+        part of a remote model's identity that changes when its weights do. None when the server
+        returns no prompt log-probs."""
+        if self._probe is None:
+            self._probe = []
+            if self.supports("loglikelihood"):
+                answer = self.client.request("POST", "completions", echo_body(self.model_name, IDENTITY_PROBE))
+                try:
+                    values = answer["choices"][0]["logprobs"]["token_logprobs"]
+                except (KeyError, IndexError, TypeError):
+                    values = []
+                self._probe = [float(v) for v in values if isinstance(v, (int, float))]
+        return list(self._probe) or None
+
+    def server_version(self) -> str | None:
+        """What the server says it is (vLLM: GET /version), else None."""
+        if self._server_version is False:
+            root = self.client.base_url.removesuffix("/v1")
+            try:
+                answer = self.client.request("GET", f"{root}/version")
+                version = answer.get("version") if isinstance(answer, dict) else None
+            except (ApiRejected, ValueError):
+                version = None
+            self._server_version = str(version) if version is not None else None
+        return self._server_version or None
+
+    def engine(self) -> dict[str, str]:
+        version = self.server_version()
+        owner = self.server_model.get("owned_by")
+        return {"server": str(owner or "unknown"), "server_version": version or "unknown"}
+
     def describe(self) -> dict[str, Any]:
         o = self.options
         return {**self.fingerprint(), "given_name": self.config.model, "api_key_env": o.api_key_env,
                 "api_key_set": self.api_key_set, "tokenizer": getattr(self.tokenizer, "name_or_path", None),
-                "concurrency": o.concurrency, "timeout": o.timeout, "max_retries": o.max_retries,
+                "concurrency": o.concurrency, "timeout": o.timeout, "max_retries": o.max_retries, "patience": o.patience,
+                "server_version": self.server_version(), "weights_probe_tokens": len(self._probe or []),
                 "backoff": [o.backoff, o.backoff_max], "retries": self.client.retries,
                 "echo_logprobs": self._echo_supported, "batch_size": self.batch_size}
 

@@ -2,13 +2,16 @@
 jitter (honouring `Retry-After`), and an API key that lives only in the request headers.
 
 Retried: connection failures, timeouts, dropped connections, and HTTP 408/409/425/429/5xx (a
-server restarting mid-run answers again after a while). Other 4xx answers are final. No message
+server restarting mid-run answers again after a while: a vLLM restart took 85-95 s here). A
+failing request is retried for `patience` seconds (default 300) with a countdown on stderr at
+most every few seconds. Other 4xx answers are final. No message
 this module raises contains the key: it is removed from any text before it is used.
 """
 
 from __future__ import annotations
 
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,11 +36,15 @@ class ApiRejected(UserError):
         self.status = status
 
 
+NOTICE_EVERY = 5.0  # seconds between two countdown lines on stderr
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_retries: int = 6
+    max_retries: int = 1000
     backoff: float = 1.0  # seconds before the first retry; doubles each time
-    backoff_max: float = 30.0
+    backoff_max: float = 10.0
+    patience: float = 300.0  # seconds a failing request is retried for
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry `attempt` (0-based): full jitter over the doubled backoff,
@@ -73,7 +80,8 @@ class ApiClient:
     """A thread-safe client for one server. `request()` returns the decoded JSON answer."""
 
     def __init__(self, base_url: str, api_key: str | None, *, timeout: float, retry: RetryPolicy,
-                 connections: int = 8, sleep: Callable[[float], None] = time.sleep):
+                 connections: int = 8, sleep: Callable[[float], None] = time.sleep,
+                 notice: Callable[[str], None] | None = None):
         import httpx
 
         self.base_url = clean_base_url(base_url)
@@ -83,6 +91,8 @@ class ApiClient:
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self.retries = 0  # retries performed, for describe()
+        self._notice = notice or (lambda text: sys.stderr.write(text + "\n"))
+        self._last_notice = 0.0
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(
             base_url=self.base_url + "/", headers=headers,
@@ -98,6 +108,8 @@ class ApiClient:
 
         url = f"{self.base_url}/{path}"
         last = ""
+        first_failure: float | None = None
+        attempt = 0
         for attempt in range(self.retry.max_retries + 1):
             response = None
             try:
@@ -114,14 +126,25 @@ class ApiClient:
                     raise self._rejected(method, url, response)
                 else:
                     last = f"HTTP {response.status_code}: {_body_message(response)}"
-            if attempt == self.retry.max_retries or self._closed.is_set():
+            now = time.monotonic()
+            first_failure = now if first_failure is None else first_failure
+            left = self.retry.patience - (now - first_failure)
+            if attempt == self.retry.max_retries or left <= 0 or self._closed.is_set():
                 break
+            delay = min(self.retry.delay(attempt, _retry_after(response)), left)
             with self._lock:
                 self.retries += 1
-            self._sleep(self.retry.delay(attempt, _retry_after(response)))
+                speak = now - self._last_notice >= NOTICE_EVERY
+                if speak:
+                    self._last_notice = now
+            if speak:
+                self._notice(self._clean(f"jlce: {self.base_url} is not answering ({last[:160]}); retrying in "
+                                         f"{delay:.0f} s, giving up in {left:.0f} s"))
+            self._sleep(delay)
         raise ApiError(self._clean(
-            f"{method} {url} failed after {self.retry.max_retries + 1} attempts (last: {last}); finished "
-            "batches are cached: run the same command again to resume"))
+            f"{method} {url} failed after {attempt + 1} attempts over {self.retry.patience:.0f} s at most (last: {last}); "
+            "finished batches are cached: run the same command again to resume (--backend-arg patience=SECONDS "
+            "waits longer)"))
 
     def _rejected(self, method: str, url: str, response: Any) -> ApiRejected:
         status = response.status_code

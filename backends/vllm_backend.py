@@ -211,6 +211,12 @@ class VLLMBackend(Backend):
     def model_config(self) -> dict[str, Any]:
         return self.llm.llm_engine.model_config.hf_config.to_dict()
 
+    def engine(self) -> dict[str, str]:
+        from jlce.backends.engine_versions import torch_engine
+
+        build = "cpu" if self.cpu else ("rocm" if self.hip else "cuda")
+        return {**torch_engine(build), "vllm": self.vllm_version, "vllm_build": build}
+
     def describe(self) -> dict[str, Any]:
         engine = self.llm.llm_engine
         hf_config = engine.model_config.hf_config

@@ -90,6 +90,17 @@ class Backend(ABC):
         root): `--reasoning auto` turns reasoning on when one of them marks a reasoning model."""
         return ()
 
+    def weights_probe(self) -> list[float] | None:
+        """For a model whose weights cannot be hashed (a remote server): the log-probabilities it
+        gives a fixed text, measured once per run (jlce.identity). None: the fingerprint suffices."""
+        return None
+
+    def engine(self) -> dict[str, str]:
+        """Versions of the software computing the answers (e.g. torch, transformers, the CUDA/ROCm
+        build; a server's reported version). Recorded with each cached answer, not part of its key;
+        `--cache-policy strict` reuses only answers from the same engine. {}: unknown."""
+        return {}
+
     @abstractmethod
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> Iterator[BatchOutput]: ...
 

@@ -34,6 +34,19 @@ def slug(name: str, max_length: int = 80) -> str:
     return (text or "unnamed")[:max_length]
 
 
+def check_unique_slugs(names: list[str], what: str = "task") -> None:
+    """Refuse names that would share a file: equal slugs, compared without case (a case-insensitive
+    file system, e.g. macOS's, would also merge them)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = slug(name).casefold()
+        if key in seen and seen[key] != name:
+            raise UserError(f"{what} names '{seen[key]}' and '{name}' would share the file name '{slug(name)}' "
+                            f"(names are reduced to letters, digits, '.', '_' and '-', at most 80 characters); "
+                            f"rename one of them")
+        seen[key] = name
+
+
 def path_problem(relative: str) -> str | None:
     """Why a path named in a file may not be used as a relative path, or None when its form is fine."""
     if not isinstance(relative, str) or not relative.strip():

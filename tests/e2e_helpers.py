@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tolerances import assert_logprob_close
+
 REPO = Path(__file__).resolve().parents[1]
 
 TOY_TASK = """\
@@ -96,16 +98,17 @@ def samples(run_dir: Path) -> dict[str, list[dict]]:
     return out
 
 
-def assert_samples_match(got: dict[str, list[dict]], expected: dict[str, list[dict]], atol: float = 1e-5) -> None:
-    """Samples equal but for log-probabilities, which may differ by float rounding (|Δ| <= atol) when
-    a resumed run batches the remaining requests differently; texts, choices and metrics are exact."""
+def assert_samples_match(got: dict[str, list[dict]], expected: dict[str, list[dict]]) -> None:
+    """Samples equal but for log-probabilities, which may differ by float rounding (within
+    tolerances.logprob_tolerance of their size and token count) when a resumed run batches the
+    remaining requests differently; texts, choices and metrics are exact."""
     assert got.keys() == expected.keys()
     for task in expected:
         assert len(got[task]) == len(expected[task]), task
         for row, ref in zip(got[task], expected[task]):
             assert _strip_logprobs(row) == _strip_logprobs(ref), (task, row["doc_id"])
             for a, b in zip(row.get("choices", []), ref.get("choices", [])):
-                assert abs(a["logprob"] - b["logprob"]) <= atol, (task, row["doc_id"], a, b)
+                assert_logprob_close(a["logprob"], b["logprob"], b.get("tokens") or 1, task, row["doc_id"])
 
 
 def _strip_logprobs(row: dict) -> dict:

@@ -19,6 +19,7 @@ from jlce.backends.transformers_backend import TransformersBackend
 
 from jlce.backend import BackendConfig
 from jlce.requests import LoglikelihoodRequest
+from tolerances import assert_logprob_close
 
 
 def group(context, *continuations):
@@ -157,7 +158,7 @@ def test_pooled_fewshot_tasks_equal_plain_forward_at_every_batch_size(which, opt
         ctx, cont = encode(tokenizer, req)
         expected = plain_logprob(model, ctx + cont, len(cont))
         for size, (_, answers, _) in runs.items():
-            assert abs(answers[i].logprob - expected) <= 1e-5, (size, i, answers[i].logprob, expected)
+            assert_logprob_close(answers[i].logprob, expected, len(cont), size, i)
             assert answers[i].n_tokens == len(cont)
         assert len({runs[s][1][i].is_greedy for s in runs}) == 1
 
@@ -221,7 +222,7 @@ def test_many_long_continuations_of_one_context_are_split_over_rows(tiny_model_d
     assert total > 256 and max(rows) <= 2 and len(rows) >= 2
     for i, req in enumerate(requests):
         ctx, cont = encode(tokenizer, req)
-        assert abs(answers[i].logprob - plain_logprob(model, ctx + cont, len(cont))) <= 1e-5
+        assert_logprob_close(answers[i].logprob, plain_logprob(model, ctx + cont, len(cont)), len(cont))
 
 
 def test_generation_with_a_shared_fewshot_prefix_equals_transformers_generate(tiny_model_dir):

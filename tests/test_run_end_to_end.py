@@ -69,7 +69,10 @@ def test_same_command_again_is_served_from_cache(tmp_path, toy_dir, tiny_model_d
     assert jlce(*common, "-o", str(tmp_path / "a"), env=env).returncode == 0
     assert jlce(*common, "-o", str(tmp_path / "b"), env=env).returncode == 0
     second = json.loads((tmp_path / "b" / "results.json").read_text(encoding="utf-8"))
-    assert second["cache"] == {"hits": 24, "misses": 0, "by_kind": {"loglikelihood": {"requests": 24, "hits": 24, "misses": 0}}}
+    assert {k: second["cache"][k] for k in ("hits", "misses", "by_kind", "policy", "other_engine")} == {
+        "hits": 24, "misses": 0, "by_kind": {"loglikelihood": {"requests": 24, "hits": 24, "misses": 0}}, "policy": "reuse",
+        "other_engine": 0}
+    assert second["cache"]["engine"]["torch"] and second["cache"]["engine"]["transformers"]
     assert scores(tmp_path / "a") == scores(tmp_path / "b")
     assert samples(tmp_path / "a") == samples(tmp_path / "b")
 

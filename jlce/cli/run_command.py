@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import click
 from pydantic import ValidationError
 
 from jlce.errors import UserError
@@ -34,12 +39,78 @@ def build_options(**kwargs: Any) -> Any:
         raise UserError(f"{flag}: {first['msg']}") from None
 
 
+RESUME_HINT = "finished batches are cached: run the same command again to resume"
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (a scheduler's pre-emption or `kill`): raised in the main thread like Ctrl-C."""
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Ctrl-C exits 130 and SIGTERM exits 143, both after the resume hint. The batch in flight is
+    abandoned (its transaction never commits); every finished batch is already in the cache, the
+    output folder is left as it was."""
+    def on_term(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the clean-up
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        previous = None
+    try:
+        yield
+    except KeyboardInterrupt:
+        sys.stderr.write(f"jlce: interrupted (Ctrl-C); {RESUME_HINT}\n")
+        raise click.exceptions.Exit(130) from None
+    except Terminated:
+        sys.stderr.write(f"jlce: terminated (SIGTERM); {RESUME_HINT}\n")
+        raise click.exceptions.Exit(143) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def run_command(**kwargs: Any) -> None:
     from jlce.evaluator import evaluate
 
+    log_names, log_args = kwargs.pop("log", ()), kwargs.pop("log_args", {})
     options = build_options(**kwargs)
-    outcome = evaluate(options)
+    loggers = make_run_loggers(log_names, log_args)  # a bad --log fails now, not after the evaluation
+    with stop_on_signals():
+        outcome = evaluate(options)
     print_summary(outcome.results, outcome.output_dir)
+    if loggers:
+        log_finished_run(outcome.output_dir, loggers)
+
+
+def make_run_loggers(names: tuple[str, ...], args: dict[str, str]) -> dict[str, Any]:
+    if not names:
+        if args:
+            raise UserError("--log-arg needs --log NAME (see `jlce ls loggers`)")
+        return {}
+    from jlce.tracking import make_loggers
+
+    return make_loggers(names, args)
+
+
+def log_finished_run(output_dir: Path, loggers: dict[str, Any]) -> bool:
+    """Log a finished run; a tracker's failure is printed and recorded, never fatal. True if all logged."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from jlce.tracking import log_run_dir
+
+    console = Console(stderr=True)
+    references, errors = log_run_dir(output_dir, loggers)
+    for name, reference in references.items():
+        where = reference.get("url") or reference.get("run_id") or ""
+        console.print(f"logged to {escape(name)}: {escape(str(where))}")
+    for error in errors:
+        console.print(f"[yellow]logger {escape(error['plugin'])} failed (recorded in results.json): "
+                      f"{escape(error['error'])}[/yellow]")
+    return not errors
 
 
 def print_summary(results: dict[str, Any], output_dir: Path) -> None:

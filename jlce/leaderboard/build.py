@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 import jlce
+from jlce.atomicdir import write_folder
 from jlce.errors import UserError
 from jlce.leaderboard import schema
 from jlce.leaderboard.bayes import (
@@ -257,13 +258,8 @@ def write_outputs(board: schema.Leaderboard, out_dir: str | Path) -> list[Path]:
         "leaderboard.csv": render_csv.render(board),
         "index.html": render_html.render(board),
     }
-    paths = []
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            path = out / name
-            path.write_text(text, encoding="utf-8")
-            paths.append(path)
+    try:  # all five files are written beside `out`, then renamed in: a full disk leaves no file cut short
+        return write_folder(out, files)
     except OSError as exc:
-        raise UserError(f"cannot write the leaderboard to {out}: {exc.strerror or exc}") from None
-    return paths
+        raise UserError(f"cannot write the leaderboard to {out}: {exc.strerror or exc}; any earlier leaderboard "
+                        "there is unchanged") from None

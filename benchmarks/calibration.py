@@ -17,7 +17,7 @@ Synthetic runs of KNOWN truth go through the functions the CLI calls: run direct
 
 Goals: coverage 95% +- 2%; near-duplicate share <= 7%; false-VERIFIED <= 2.5% for every k.
 
-    python benchmarks/calibration.py [--replications 150] [--verify-replications 600] [--draws 2000]
+    python benchmarks/calibration.py [--replications 150] [--verify-replications 600] [--mcc-replications 200]
 """
 
 from __future__ import annotations
@@ -243,33 +243,47 @@ def verify_section(ks: list[int], replications: int, draws: int, seed: int) -> d
 
 # ---- MCC ----------------------------------------------------------------------------------------
 
+def population_mcc(positive: float, accuracy: float) -> float:
+    """MCC of the population: gold 1 with probability `positive`, the prediction right with
+    probability `accuracy` whatever the class."""
+    p11, p10 = positive * accuracy, positive * (1 - accuracy)  # gold 1: predicted 1 / 0
+    p01, p00 = (1 - positive) * (1 - accuracy), (1 - positive) * accuracy  # gold 0: predicted 1 / 0
+    return (p11 * p00 - p10 * p01) / np.sqrt((p11 + p01) * (p11 + p10) * (p00 + p01) * (p00 + p10))
+
+
+MCC_CASES = ((0.5, 0.75), (0.2, 0.9))  # (share of gold positives, accuracy): MCC 0.50 and 0.73
+
+
 def mcc_section(ns: list[int], replications: int, draws: int, seed: int) -> dict:
-    """Binary gold (balanced) and predictions right with probability 0.75: population MCC = 0.5."""
+    """Coverage of the population MCC by the leaderboard's interval and by results.json's ci95 (the
+    percentile bootstrap of `jlce.stats.bootstrap_estimate`, 1,000 resamples, as `jlce run` does)."""
     from jlce.leaderboard.bayes import Prior, credible_intervals, posterior_draws
     from jlce.leaderboard.weighted import MCCStat
     from jlce.stats import bootstrap_estimate
 
     out = {}
-    for n in ns:
-        rng = np.random.default_rng(seed + n)
-        board, ci95 = [], []
-        for rep in range(replications):
-            gold = (rng.random(n) < 0.5).astype(np.int64)
-            pred = np.where(rng.random(n) < 0.75, gold, 1 - gold)[None, :]
-            stat = MCCStat(pred, gold, 2)
-            lo, hi = credible_intervals(posterior_draws(stat, draws, rep, "mcc", Prior(-1.0, 1.0)))
-            board.append(lo[0] <= 0.5 <= hi[0])
+    for positive, accuracy in MCC_CASES:
+        truth = population_mcc(positive, accuracy)
+        for n in ns:
+            rng = np.random.default_rng(seed + n)
+            board, ci95 = [], []
+            for rep in range(replications):
+                gold = (rng.random(n) < positive).astype(np.int64)
+                pred = np.where(rng.random(n) < accuracy, gold, 1 - gold)[None, :]
+                stat = MCCStat(pred, gold, 2)
+                lo, hi = credible_intervals(posterior_draws(stat, draws, rep, "mcc", Prior(-1.0, 1.0)))
+                board.append(lo[0] <= truth <= hi[0])
 
-            def resampled(idx: np.ndarray) -> float:  # the metric on the resampled items (replication weights)
+                def resampled(idx: np.ndarray, stat=stat, n=n) -> float:  # the metric on resampled items
+                    w = np.zeros((1, n + 2))
+                    w[0, :n] = np.bincount(idx, minlength=n) / n
+                    return float(stat.evaluate(w)[0, 0])
+
                 w = np.zeros((1, n + 2))
-                w[0, :n] = np.bincount(idx, minlength=n) / n
-                return float(stat.evaluate(w)[0, 0])
-
-            w = np.zeros((1, n + 2))
-            w[0, :n] = 1 / n
-            est = bootstrap_estimate(float(stat.evaluate(w)[0, 0]), n, resampled, draws=1000, seed=rep)
-            ci95.append(est.ci95 is not None and est.ci95[0] <= 0.5 <= est.ci95[1])
-        out[n] = {"leaderboard": board, "results.json ci95": ci95}
+                w[0, :n] = 1 / n
+                est = bootstrap_estimate(float(stat.evaluate(w)[0, 0]), n, resampled, draws=1000, seed=rep)
+                ci95.append(est.ci95 is not None and est.ci95[0] <= truth <= est.ci95[1])
+            out[(positive, accuracy, n)] = {"truth": truth, "leaderboard": board, "results.json ci95": ci95}
     return out
 
 
@@ -320,11 +334,12 @@ def print_table(lb: dict, ver: dict, mcc: dict, args) -> None:
                  ("verify", f"k={k}: false VERIFIED at the bound, ratio >= 1.70 (truth 1.70)",
                   f"{pct(r['false ratio'])} (before: {pct(r['old false ratio'])})"),
                  ("verify", f"k={k}: power, ratio >= 1.50 (truth 1.70, CV {CV:.0%})", pct(r["power"]))]
-    for size, r in mcc.items():
-        rows += [("MCC", f"n={size}: coverage, leaderboard interval", pct(r["leaderboard"])),
-                 ("MCC", f"n={size}: coverage, results.json ci95 (percentile bootstrap)", pct(r["results.json ci95"]))]
+    for (positive, accuracy, size), r in mcc.items():
+        case = f"n={size}, {positive:.0%} positives, MCC {r['truth']:.2f}"
+        rows += [("MCC", f"{case}: coverage, leaderboard interval", pct(r["leaderboard"])),
+                 ("MCC", f"{case}: coverage, results.json ci95 (percentile bootstrap)", pct(r["results.json ci95"]))]
     print(f"Calibration (replications: leaderboard {args.replications}, verify {args.verify_replications} per k, "
-          f"MCC {args.mcc_replications}; {args.draws} draws; seed {args.seed})\n")
+          f"MCC {args.mcc_replications}; {args.draws} draws, verify {args.verify_draws}; seed {args.seed})\n")
     print("| where | quantity | measured |")
     print("|---|---|---|")
     for where, what, value in rows:
@@ -335,14 +350,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--replications", type=int, default=150)
     parser.add_argument("--verify-replications", type=int, default=600)
-    parser.add_argument("--mcc-replications", type=int, default=300)
-    parser.add_argument("--draws", type=int, default=2000)
+    parser.add_argument("--mcc-replications", type=int, default=200)
+    parser.add_argument("--draws", type=int, default=2000, help="leaderboard, compare and MCC draws")
+    parser.add_argument("--verify-draws", type=int, default=4000, help="verify's draws (its default)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     times = [time.perf_counter()]
     lb = leaderboard_section(args.replications, args.draws, args.seed)
     times.append(time.perf_counter())
-    ver = verify_section([2, 3, 5, 10], args.verify_replications, args.draws, args.seed)
+    ver = verify_section([2, 3, 5, 10], args.verify_replications, args.verify_draws, args.seed)
     times.append(time.perf_counter())
     mcc = mcc_section([30, 100], args.mcc_replications, args.draws, args.seed)
     times.append(time.perf_counter())

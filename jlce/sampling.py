@@ -12,6 +12,13 @@ an engine that derives the seeds of `n` parallel samples as `seed + index` (vLLM
 samples for one request with `n = k` as for k requests. Each sample is its own request, so the
 request cache stores each one separately. Greedy decoding sends no seed (the answer does not
 depend on it, and the cache key stays that of the greedy request).
+
+Backends send one request per sample with its seed: transformers seeds a torch generator per row
+(and prefills an item's prompt once for its samples in a batch), vLLM gets `SamplingParams(seed=)`
+per request (tests/test_vllm_backend.py checks these equal vLLM's own `n = k` samples), and an
+OpenAI-compatible server gets `seed` per request. JLCE does not send `n > 1` to a server: its
+`usage` then counts the tokens of all choices together, so the per-sample token counts (thinking
+cost, budget hits) would be lost; on vLLM servers the samples are the same either way.
 """
 
 from __future__ import annotations
@@ -112,6 +119,8 @@ def task_sampling(task: Any, options: Any, preset: Any) -> TaskSampling:
     answer: their repeats are 1 and no decoding setting applies."""
     from dataclasses import replace
 
+    if getattr(task.config, "generation", None) is None:  # lmeval: tasks decode as their own YAML says
+        return TaskSampling(seed=options.seed, sources=(("decoding", "task"),))
     sampling = resolve_sampling(task.config, options.seed, cli_overrides(options),
                                 preset.settings if preset is not None else Overrides())
     generative = task.config.output_type == "generate_until" or (
@@ -128,6 +137,9 @@ def announce(preset: Any, tasks: list, show: bool = True) -> list[str]:
         settings = ", ".join(f"{k}={v}" for k, v in preset.record()["settings"].items())
         lines.append(f"preset '{preset.name}': {settings} (each overridable: --repeats, --temperature, --top-p, "
                      "--max-new-tokens, --mc-mode, --no-chat-template; --preset none for the tasks' own)")
+    greedy = [t.name for t in tasks if t.sampling.repeats > 1 and t.sampling.greedy]
+    if greedy:
+        lines.append(f"k > 1 with temperature 0 gives k identical samples (computed once): {', '.join(greedy)}")
     generated = [t.name for t in tasks if getattr(t, "generative_mc", False)]
     if generated:
         lines.append(f"multiple choice asked generatively (answer read after the reasoning): {', '.join(generated)}"

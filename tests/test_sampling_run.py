@@ -282,3 +282,20 @@ def test_presets_are_chosen_overridden_and_registrable(tmp_path, toy_dir):
     finally:
         pm.unregister(plugin)
         registry.reset_registry()
+
+
+def test_cli_lists_presets_and_refuses_bad_sampling_input(tmp_path, toy_dir):
+    env = jlce_env(tmp_path / "cache")
+    listed = jlce("ls", "presets", env=env)
+    assert listed.returncode == 0 and "deepseek-r1" in listed.stdout and "temperature=0.6" in listed.stdout
+    bad = jlce("run", "--model", "m", "--tasks", "toy_gen", "--include-path", str(toy_dir), "--preset", "deepseek", env=env)
+    assert bad.returncode == 2 and "unknown preset 'deepseek'" in bad.stderr and "Traceback" not in bad.stderr
+    bad = jlce("run", "--model", "m", "--tasks", "toy_gen", "--include-path", str(toy_dir), "--top-p", "0", env=env)
+    assert bad.returncode == 2 and "--top-p" in bad.stderr
+    typo = tmp_path / "typo"
+    typo.mkdir()
+    text = (toy_dir / "toy_gen.yaml").read_text(encoding="utf-8").replace("  max_new_tokens: 6\n", "  max_new_tokens: 6\n  repeat: 4\n")
+    (typo / "toy_gen.yaml").write_text(text.replace("task: toy_gen", "task: toy_typo"), encoding="utf-8")
+    (typo / "toy.jsonl").write_bytes((toy_dir / "toy.jsonl").read_bytes())
+    shown = jlce("show", "task", "toy_typo", "--include-path", str(typo), env=env)
+    assert shown.returncode == 2 and "repeat" in shown.stderr and "repeats" in shown.stderr, shown.stderr

@@ -127,6 +127,9 @@ class LmevalTask:
         self.num_fewshot = 0
         self.fewshot_ids: list[int] = []
         self._limit: int | None = None
+        from jlce.sampling import TaskSampling
+
+        self.sampling = TaskSampling(sources=(("decoding", "task"),))
 
     @property
     def name(self) -> str:
@@ -136,8 +139,13 @@ class LmevalTask:
     def version(self) -> str:
         return self.config.version
 
-    def build(self, *, limit: int | None = None, num_fewshot: int | None = None, data: str = "auto") -> None:
-        """Let lm-eval build its requests (as `simple_evaluate` does) and mirror them as JLCE requests."""
+    def build(self, *, limit: int | None = None, num_fewshot: int | None = None, data: str = "auto",
+              sampling: Any = None) -> None:
+        """Let lm-eval build its requests (as `simple_evaluate` does) and mirror them as JLCE requests.
+        Decoding (and repeats) are the lm-eval task's own `generation_kwargs`/`repeats`; `sampling`
+        is recorded only."""
+        if sampling is not None:
+            self.sampling = sampling
         if data == "fixture":
             raise DataError(f"{self.name}: lm-eval tasks have no fixture data; run with --data auto")
         task = self.lm_task

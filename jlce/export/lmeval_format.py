@@ -59,6 +59,14 @@ def _timestamp(value: Any) -> float | None:
         return None
 
 
+def _version(text: Any) -> Any:
+    """lm-eval versions are YAML numbers (`1.0`); JLCE's are text (`1.3.0`): numbers stay numbers."""
+    try:
+        return float(text) if isinstance(text, str) and text.count(".") <= 1 else text
+    except ValueError:
+        return text
+
+
 def _metric_entries(task: str, entry: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {"name": task, "alias": task, "sample_len": entry.get("n_samples")}
     for metric, value in (entry.get("metrics") or {}).items():
@@ -87,14 +95,19 @@ def _task_config(task: str, entry: dict[str, Any]) -> dict[str, Any]:
             "fewshot_ids": entry.get("fewshot_ids"),
         },
     }
-    if entry.get("output_type") == "generate_until" and sampling:
-        config["generation_kwargs"] = {
-            "max_gen_toks": sampling.get("max_new_tokens"),
-            "temperature": sampling.get("temperature"),
-            "top_p": sampling.get("top_p"),
-            "do_sample": bool(sampling.get("temperature")),
-        }
+    if _generation_kwargs(entry):
+        config["generation_kwargs"] = _generation_kwargs(entry)
     return config
+
+
+def _generation_kwargs(entry: dict[str, Any]) -> dict[str, Any]:
+    """The decoding a task's generations ran with; bridged lm-eval tasks decode as their own YAML
+    says, which JLCE does not record beyond each request's token budget."""
+    sampling = entry.get("sampling") or {}
+    if entry.get("output_type") != "generate_until" or not sampling or sampling.get("sources", {}).get("decoding"):
+        return {}
+    return {"max_gen_toks": sampling.get("max_new_tokens"), "temperature": sampling.get("temperature"),
+            "top_p": sampling.get("top_p"), "do_sample": bool(sampling.get("temperature"))}
 
 
 def _run_config(results: dict[str, Any]) -> dict[str, Any]:
@@ -130,41 +143,48 @@ def _choices_sample(row: dict[str, Any]) -> tuple[dict[str, Any], list, list]:
     prompt = row.get("prompt", "")
     choices = row.get("choices") or []
     arguments = {f"gen_args_{i}": {"arg_0": prompt, "arg_1": choice.get("text", "")} for i, choice in enumerate(choices)}
-    best = row.get("pred_index")
-    pairs = [[str(choice.get("logprob")), str(i == best)] for i, choice in enumerate(choices)]
+    # lm-eval's second field says whether greedy decoding would produce the continuation; JLCE
+    # records it only where a sample has it, else "None" (unknown), never a guess.
+    pairs = [[str(choice.get("logprob")), str(choice.get("is_greedy"))] for choice in choices]
     return arguments, [[pair] for pair in pairs], pairs
 
 
-def _generation_sample(row: dict[str, Any]) -> tuple[dict[str, Any], list, list]:
+def _generation_sample(row: dict[str, Any], generation_kwargs: dict[str, Any]) -> tuple[dict[str, Any], list, list]:
     response = row.get("response") or {}
     raw = [response.get("raw", "")] if isinstance(response, dict) else [str(response)]
     filtered = response.get("filtered", raw[0]) if isinstance(response, dict) else raw[0]
     samples = row.get("samples")  # repeated sampling: k responses of one item
     if isinstance(samples, list) and samples:
         raw = [s.get("raw", "") if isinstance(s, dict) else str(s) for s in samples]
-    arguments = {"gen_args_0": {"arg_0": row.get("prompt", ""), "arg_1": row.get("generation_kwargs") or {}}}
+    kwargs = dict(generation_kwargs)
+    requested = (row.get("truncation") or {}).get("requested_new_tokens")
+    if requested is not None:  # the budget this request asked for (lmeval: tasks set their own)
+        kwargs["max_gen_toks"] = requested
+    arguments = {"gen_args_0": {"arg_0": row.get("prompt", ""), "arg_1": kwargs}}
     return arguments, [raw], [filtered]
 
 
 def _loglikelihood_sample(row: dict[str, Any]) -> tuple[dict[str, Any], list, list]:
     arguments = {"gen_args_0": {"arg_0": row.get("prompt", ""), "arg_1": row.get("target", "")}}
-    pair = [str(row.get("logprob")), "False"]
+    pair = [str(row.get("logprob")), str(row.get("is_greedy"))]
     return arguments, [[pair]], [pair]
 
 
-def convert_sample(row: dict[str, Any], output_type: str | None) -> dict[str, Any]:
+def convert_sample(row: dict[str, Any], output_type: str | None, generation_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     """One JLCE sample line as an lm-eval sample line."""
     if row.get("choices") is not None:
         arguments, resps, filtered = _choices_sample(row)
         target = str(row.get("gold"))
     elif output_type == "generate_until" or row.get("response") is not None:
-        arguments, resps, filtered = _generation_sample(row)
+        arguments, resps, filtered = _generation_sample(row, generation_kwargs or {})
         target = str(row.get("target", ""))
     else:
         arguments, resps, filtered = _loglikelihood_sample(row)
         target = str(row.get("target", ""))
     doc = {key: row[key] for key in ("prompt", "target", "references") if key in row}
-    if row.get("choices") is not None:
+    if isinstance(row.get("doc"), dict):  # lmeval: bridged tasks keep lm-eval's own document
+        doc = row["doc"]
+    elif row.get("choices") is not None:
         doc["choices"] = [choice.get("text") for choice in row["choices"]]
         doc["gold"] = row.get("gold")
     metrics = row.get("metrics") or {}
@@ -195,23 +215,36 @@ def to_lmeval(results: dict[str, Any], samples: dict[str, list[dict[str, Any]]])
     started, finished = _timestamp(results.get("created_at")), _timestamp(results.get("finished_at"))
     task_hashes = {}
     for task, rows in samples.items():
-        lines = [convert_sample(row, tasks[task].get("output_type")) for row in rows]
+        lines = [convert_sample(row, tasks[task].get("output_type"), _generation_kwargs(tasks[task])) for row in rows]
         task_hashes[task] = _sha256("".join(x["doc_hash"] + x["prompt_hash"] + x["target_hash"] for x in lines))
     provenance = results.get("provenance") or {}
-    jlce_info = provenance.get("jlce") if isinstance(provenance.get("jlce"), dict) else {}
+    git = provenance.get("jlce_git") if isinstance(provenance.get("jlce_git"), dict) else {}
+    software = provenance.get("software") if isinstance(provenance.get("software"), dict) else {}
+    packages = software.get("packages") or {}
+    fingerprint = model.get("fingerprint") or {}
     return {
         "results": {task: _metric_entries(task, entry) for task, entry in tasks.items()},
         "group_subtasks": {task: [] for task in tasks},
         "configs": {task: _task_config(task, entry) for task, entry in tasks.items()},
-        "versions": {task: entry.get("version") for task, entry in tasks.items()},
+        "versions": {task: _version(entry.get("version")) for task, entry in tasks.items()},
         "n-shot": {task: entry.get("num_fewshot") or 0 for task, entry in tasks.items()},
         "higher_is_better": {task: {m: v.get("higher_is_better", True) for m, v in (entry.get("metrics") or {}).items()}
                              for task, entry in tasks.items()},
         "n-samples": {task: {"original": entry.get("n_samples"), "effective": entry.get("n_samples")}
                       for task, entry in tasks.items()},
         "config": _run_config(results),
-        "git_hash": (jlce_info or {}).get("git_commit"),
+        "git_hash": git.get("commit"),
         "date": started,
+        # lm-eval's environment fields, from JLCE's provenance; what JLCE does not record is null
+        "pretty_env_info": json.dumps(software, ensure_ascii=False, sort_keys=True) if software else None,
+        "transformers_version": packages.get("transformers"),
+        "lm_eval_version": packages.get("lm-eval") or packages.get("lm_eval"),
+        "upper_git_hash": None,
+        "tokenizer_pad_token": None,
+        "tokenizer_eos_token": None,
+        "tokenizer_bos_token": None,
+        "eot_token_id": None,
+        "max_length": fingerprint.get("max_length"),
         "task_hashes": task_hashes,
         "model_source": model.get("backend"),
         "model_name": name,
@@ -220,7 +253,7 @@ def to_lmeval(results: dict[str, Any], samples: dict[str, list[dict[str, Any]]])
         "system_instruction_sha": None,
         "fewshot_as_multiturn": False,
         "chat_template": None,
-        "chat_template_sha": (model.get("fingerprint") or {}).get("chat_template_sha256"),
+        "chat_template_sha": fingerprint.get("chat_template_sha256"),
         "start_time": started,
         "end_time": finished,
         "total_evaluation_time_seconds": str(finished - started) if started and finished else None,
@@ -244,7 +277,8 @@ def export_lmeval(run_dir: Path, out_dir: Path) -> list[Path]:
     written = []
     for task, rows in samples.items():
         output_type = tasks[task].get("output_type")
-        text = "".join(json.dumps(convert_sample(row, output_type), ensure_ascii=False) + "\n" for row in rows)
+        kwargs = _generation_kwargs(tasks[task])
+        text = "".join(json.dumps(convert_sample(row, output_type, kwargs), ensure_ascii=False) + "\n" for row in rows)
         path = folder / f"samples_{lmeval_task_name(task)}_{date}.jsonl"
         atomic_write_text(path, text)
         written.append(path)

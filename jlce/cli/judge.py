@@ -1,0 +1,63 @@
+"""`jlce judge-scores` and `jlce judge-agreement`: judged answers (FastChat's MT-Bench files)
+scored with intervals, and one judge held against another's recorded judgments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from jlce.cli.common import fail_cleanly
+
+FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.command("judge-scores")
+@click.argument("judgments", type=FILE)
+@click.option("--questions", type=FILE, help="FastChat question.jsonl, for per-category scores.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap over questions.")
+def judge_scores(judgments: Path, questions: Path | None, seed: int) -> None:
+    """Mean judge rating per model with 95% intervals over questions (FastChat model_judgment file)."""
+    with fail_cleanly():
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.table import Table
+
+        from jlce.judge.fastchat import read_judgments, read_questions
+        from jlce.judge.scores import model_scores
+
+        categories = {q.question_id: q.category for q in read_questions(questions)} if questions else None
+        scores = model_scores(read_judgments(judgments), categories, seed=seed)
+        groups = sorted({g for s in scores.values() for g in s if g != "overall"})
+        table = Table(title=f"judged scores ({judgments.name}); 95% intervals over questions")
+        for column in ("model", "mean", "95% interval", "n", "unparseable", *groups):
+            table.add_column(column, justify="left" if column == "model" else "right")
+        for model, by_group in sorted(scores.items(), key=lambda item: -item[1]["overall"].mean):
+            overall = by_group["overall"]
+            table.add_row(escape(model), f"{overall.mean:.3f}", f"[{overall.lo:.2f}, {overall.hi:.2f}]", str(overall.n),
+                          str(overall.unparseable),
+                          *(f"{by_group[g].mean:.2f}" if g in by_group else "" for g in groups))
+        Console().print(table)
+
+
+@click.command("judge-agreement")
+@click.argument("reference", type=FILE)
+@click.argument("candidate", type=FILE)
+def judge_agreement(reference: Path, candidate: Path) -> None:
+    """How the CANDIDATE judge's judgments agree with the REFERENCE judge's on the same answers."""
+    with fail_cleanly():
+        from jlce.judge.agreement import agreement
+        from jlce.judge.fastchat import read_judgments
+
+        result = agreement(read_judgments(reference), read_judgments(candidate))
+        click.echo(f"answers compared: {result.answers}")
+        click.echo(f"Spearman {result.spearman:.3f}, Kendall {result.kendall:.3f}, "
+                   f"mean |difference| {result.mean_abs_diff:.3f}, exactly equal {result.exact_share:.1%}")
+        if result.model_rank_kendall is not None:
+            click.echo(f"models: {result.models}; rank agreement (Kendall) {result.model_rank_kendall:.3f}; "
+                       f"same best model: {'yes' if result.same_best_model else 'no'}")
+        for model, (ref, cand) in result.model_means.items():
+            click.echo(f"  {model}: {ref:.3f} vs {cand:.3f}")
+
+
+COMMANDS = (judge_scores, judge_agreement)

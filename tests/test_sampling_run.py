@@ -299,3 +299,35 @@ def test_cli_lists_presets_and_refuses_bad_sampling_input(tmp_path, toy_dir):
     (typo / "toy.jsonl").write_bytes((toy_dir / "toy.jsonl").read_bytes())
     shown = jlce("show", "task", "toy_typo", "--include-path", str(typo), env=env)
     assert shown.returncode == 2 and "repeat" in shown.stderr and "repeats" in shown.stderr, shown.stderr
+
+
+def test_transformers_prefills_an_items_prompt_once_and_samples_match_one_by_one(tiny_model_dir):
+    """k samples of items sharing a few-shot prefix: in one batch (the prompt prefilled once per
+    item, its cache rows repeated) each sample equals the same request decoded alone."""
+    from jlce.backend import BackendConfig
+    from jlce.backends.transformers_backend import TransformersBackend
+    from jlce.requests import GenerateRequest, GenerationParams
+    from jlce.sampling import item_seed
+
+    prefix = "次の質問に答えてください。\n質問：日本の首都は？\n答え：東京\n\n質問：富士山がある県は？\n答え：静岡県と山梨県\n\n"
+    questions = ["質問：琵琶湖がある県は？\n答え：", "質問：北海道の県庁所在地は？\n答え：", "質問：四国の県の数は？\n答え："]
+    requests = [GenerateRequest(prefix + q, GenerationParams(max_new_tokens=8, temperature=0.9, top_p=0.95,
+                                                             seed=item_seed(1234, "t", i) + j))
+                for i, q in enumerate(questions) for j in range(3)]
+
+    def texts(batch_size):
+        backend = TransformersBackend(BackendConfig(model=str(tiny_model_dir), dtype="float32", batch_size=batch_size))
+        try:
+            answers, prompt_tokens = {}, 0
+            for pairs, event in backend.generate_until(requests):
+                answers.update(pairs)
+                prompt_tokens += event.prompt_tokens
+            return [answers[i].text for i in range(len(requests))], prompt_tokens
+        finally:
+            backend.close()
+
+    together, computed = texts(16)
+    alone, computed_alone = texts(1)
+    assert together == alone
+    assert len(set(together[:3])) > 1  # an item's samples differ
+    assert computed < computed_alone  # equal prompts were computed once in the big batch

@@ -32,7 +32,7 @@ from jlce.results import ResultsWriter
 from jlce.rundir import RunFolder, new_run_id, prepare_run_folder
 from jlce.presets import choose_preset
 from jlce.runconfig import RunOptions
-from jlce.sampling import announce, task_sampling
+from jlce.sampling import announce, reasoning_budget, task_sampling
 from jlce.scoring import score_task
 from jlce.specs import resolve
 from jlce.task import Task, load_tasks
@@ -236,7 +236,7 @@ class Evaluator:
         self.reasoning = policy = resolve_policy(self.options.reasoning, self.options.reasoning_max_new_tokens,
                                                  self.options.model, *backend.model_names())
         with self.stage("build_requests"):  # with reasoning on, generations go without stops and with a raised budget
-            slots = {task.name: [[pools[r.kind].add(sent_request(policy, r, task_reasoning_budget(task))) for r in inst.requests]
+            slots = {task.name: [[pools[r.kind].add(sent_request(policy, r, reasoning_budget(task))) for r in inst.requests]
                                  for inst in task.instances] for task in tasks}
         self._own_requests(tasks, slots, backend)
         model_hash = fingerprint_hash(self.fingerprint)

@@ -149,3 +149,14 @@ def announce(preset: Any, tasks: list, show: bool = True) -> list[str]:
 
         print(f"jlce: {line}", file=sys.stderr)
     return lines
+
+
+def reasoning_budget(task: Any) -> int | None:
+    """A task's token budget with reasoning on: `--max-new-tokens` or the preset's when given
+    (then it is the budget, for thinking included), else the task's `reasoning_max_new_tokens`."""
+    from jlce.reasoning import task_reasoning_budget
+
+    sampling = getattr(task, "sampling", None)
+    if sampling is not None and dict(sampling.sources).get("max_new_tokens") in ("cli", "preset"):
+        return sampling.max_new_tokens
+    return task_reasoning_budget(task)

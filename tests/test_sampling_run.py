@@ -229,6 +229,7 @@ def test_generative_multiple_choice_pass_at_k_and_maj_at_k_by_hand(tmp_path, toy
     body = chats[0]
     assert [msg["role"] for msg in body["messages"]] == ["user"]
     assert body["temperature"] == 0.6 and body["top_p"] == 0.95
+    assert body["max_tokens"] == 32768  # the preset's budget, thinking included (no window known here)
     assert "選択肢：\n1. " in body["messages"][0]["content"]
     # a second run is served from the cache, sample by sample
     again = jlce("run", "--model", MODEL, "--backend", "openai", "--backend-arg", f"base_url={r1_server}",
@@ -236,6 +237,13 @@ def test_generative_multiple_choice_pass_at_k_and_maj_at_k_by_hand(tmp_path, toy
     assert again.returncode == 0, again.stderr
     assert json.loads((tmp_path / "run2" / "results.json").read_text(encoding="utf-8"))["cache"]["misses"] == 0
     assert len([b for b in R1API.bodies if "messages" in b]) == 12
+    # --max-new-tokens is the budget of a reasoning model too, and --repeats overrides the preset's k
+    capped = jlce("run", "--model", MODEL, "--backend", "openai", "--backend-arg", f"base_url={r1_server}",
+                  "--tasks", "toy_mc", "--include-path", str(toy_dir), "--limit", "1", "--max-new-tokens", "300",
+                  "--repeats", "2", "-o", str(tmp_path / "run3"), env=env)
+    assert capped.returncode == 0, capped.stderr
+    sent = [b for b in R1API.bodies if "messages" in b][12:]
+    assert len(sent) == 2 and {b["max_tokens"] for b in sent} == {300}
 
 
 def test_presets_are_chosen_overridden_and_registrable(tmp_path, toy_dir):

@@ -140,3 +140,30 @@ def test_bad_judgment_file_is_a_clean_error(tmp_path):
     done = jlce("judge-scores", str(bad), env=jlce_env(tmp_path / "cache"))
     assert done.returncode == 2 and f"{bad}:1: score" in done.stderr and "Traceback" not in done.stderr
     assert math.isfinite(Judgment(question_id=1, model="m", judge=["x"], judgment="", score=3).score)
+
+
+@needs_data
+def test_imported_judgments_rank_through_the_leaderboard(tmp_path):
+    env = jlce_env(tmp_path / "cache")
+    runs = tmp_path / "runs"
+    done = jlce("judge-import", str(DATA / "model_judgment" / "gpt-4_single.jsonl"), "--questions",
+                str(DATA / "question.jsonl"), "-o", str(runs), env=env)
+    assert done.returncode == 0, done.stderr
+    site = tmp_path / "site"
+    done = jlce("leaderboard", "build", *sorted(str(p) for p in runs.iterdir()), "--definition", "jlce-judged",
+                "-o", str(site), env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "differs from results.json" not in done.stderr
+    board = json.loads((site / "leaderboard.json").read_text(encoding="utf-8"))
+    entries = {e["model"]: e for e in board["overall"]["entries"]}
+    assert set(entries) == set(README_MEANS)
+    for model, (fastchat_mean, _) in README_MEANS.items():
+        results = json.loads((runs / model / "results.json").read_text(encoding="utf-8"))
+        metric = results["tasks"]["japanese_mt_bench"]["metrics"]["judge_score"]
+        assert round(metric["fastchat_row_mean"], 3) == pytest.approx(fastchat_mean, abs=6e-4)
+        # per question (turns and re-judged rows one cluster), normalized from 1 (0) to 10 (1)
+        assert entries[model]["observed"] == pytest.approx((metric["value"] - 1) / 9, abs=1e-6)  # leaderboard.json rounds to 6 places
+        assert entries[model]["lo"] < entries[model]["observed"] < entries[model]["hi"]
+        assert sum(entries[model]["p_rank"]) == pytest.approx(1.0)
+    best = max(README_MEANS, key=lambda m: README_MEANS[m][0])
+    assert entries[best]["position"] == 1

@@ -60,4 +60,19 @@ def judge_agreement(reference: Path, candidate: Path) -> None:
             click.echo(f"  {model}: {ref:.3f} vs {cand:.3f}")
 
 
-COMMANDS = (judge_scores, judge_agreement)
+@click.command("judge-import")
+@click.argument("judgments", type=FILE)
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for one run folder per model.")
+@click.option("--questions", type=FILE, help="FastChat question.jsonl: every judged question must be in it.")
+def judge_import(judgments: Path, output: Path, questions: Path | None) -> None:
+    """FastChat single-answer judgments as JLCE run folders (one per model), for
+    `jlce leaderboard build OUT/* --definition jlce-judged` and `jlce compare`."""
+    with fail_cleanly():
+        from jlce.judge.importer import import_judgments
+
+        for run in import_judgments(judgments, output, questions):
+            click.echo(str(run))
+
+
+COMMANDS = (judge_scores, judge_agreement, judge_import)

@@ -37,7 +37,7 @@ def clustered_mean(rows: Sequence[tuple[str, float]], draws: int = DRAWS, seed: 
     s = np.array(list(sums.values()))
     c = np.array([counts[k] for k in sums], dtype=float)
     mean = float(s.sum() / c.sum())
-    if len(s) < 2:
+    if len(s) < 2 or draws < 1:
         return mean, mean, mean
     weights = np.random.default_rng(seed).dirichlet(np.ones(len(s)), size=draws)
     theta = (weights @ s) / (weights @ c)

@@ -533,7 +533,7 @@ from jlce.backend import BackendConfig
 from jlce.backends.transformers_backend import TransformersBackend
 from jlce.requests import LoglikelihoodRequest
 
-backend = TransformersBackend(BackendConfig(model=sys.argv[1], batch_size="auto", options={"max_batch_size": 16}))
+backend = TransformersBackend(BackendConfig(model=sys.argv[1], batch_size="auto", max_length=1024, options={"max_batch_size": 16}))
 requests = [LoglikelihoodRequest(c, k) for c, k in json.loads(sys.argv[2])]
 status = open("/proc/self/status").read().split("VmSize:")[1].split()[0]
 # Room for the scored positions of 4 rows (~95 MB with attention) but not of 8 or 16: larger allocations fail for real.
@@ -550,7 +550,8 @@ print(json.dumps({"used": backend.describe()["batch_sizes_used"], "answers": ans
 def test_auto_batch_size_halves_on_real_out_of_memory(tiny_model_dir):
     text = "朝の駅は静かだった。量子コンピュータ2030年ABC、" * 60
     pairs = [("質問:", text[:len(text) - 3 * i]) for i in range(16)]  # distinct even after left truncation
-    expected, _ = collect(backend_for(tiny_model_dir, batch_size=16).loglikelihood([LoglikelihoodRequest(*p) for p in pairs]))
+    # a 1,024-token window (jlce-tiny has 4,096): the memory limit below is sized for it
+    expected, _ = collect(backend_for(tiny_model_dir, batch_size=16, max_length=1024).loglikelihood([LoglikelihoodRequest(*p) for p in pairs]))
     assert min(a.n_tokens for a in expected.values()) > 900
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     done = subprocess.run([sys.executable, "-c", OOM_SCRIPT, str(tiny_model_dir), json.dumps(pairs)], env=env,

@@ -133,9 +133,9 @@ def test_offline_pull_show_and_ls_open_no_connection(tmp_path, listener):
     assert listener.count == 0
 
 
-def test_skip_missing_data_prints_what_it_skipped_and_why(tmp_path, listener):
+def test_skip_missing_data_prints_what_it_skipped_and_why(tmp_path, listener, tiny_model_dir):
     tasks, env = _tasks(tmp_path, listener.url), _env(tmp_path, listener)
-    result = jlce("run", "--model", "jlce-tiny", "--tasks", "toy_local_offline,toy_url_offline,toy_hub_offline",
+    result = jlce("run", "--model", str(tiny_model_dir), "--tasks", "toy_local_offline,toy_url_offline,toy_hub_offline",
                   "--include-path", str(tasks), "--skip-missing-data", "-o", str(tmp_path / "run"), env={**env, "COLUMNS": "300"})
     assert result.returncode == 0, result.stderr
     console = " ".join((result.stdout + result.stderr).split())

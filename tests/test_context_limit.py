@@ -128,10 +128,12 @@ def test_vllm_generation_at_the_window_boundary(small_engine, hf):
     token; the outputs equal the transformers backend's (same rule, same kept tokens)."""
     encoder = small_engine.encoder
     requests = [GenerateRequest(text_of(encoder, n), GenerationParams(max_new_tokens=8)) for n in (WINDOW - 9, WINDOW - 1, WINDOW)]
+    # issue 12: a reasoning budget (8,192) larger than the window cut the prompt to one token
+    requests.append(GenerateRequest(text_of(encoder, 30), GenerationParams(max_new_tokens=8192)))
     got, want = collect(small_engine.generate_until(requests)), collect(hf[0].generate_until(requests))
-    assert [g.truncation.max_new_tokens for g in got] == [8, 1, 1]
-    assert [g.truncation.prompt_cut for g in got] == [0, 0, 1]
-    assert [g.n_tokens for g in got[1:]] == [1, 1]
+    assert [g.truncation.max_new_tokens for g in got] == [8, 1, 1, WINDOW - 30]
+    assert [g.truncation.prompt_cut for g in got] == [0, 0, 1, 0]
+    assert [g.n_tokens for g in got[1:3]] == [1, 1]
     for g, w in zip(got, want):
         assert (g.text, g.n_tokens, g.truncation) == (w.text, w.n_tokens, w.truncation)
 

@@ -17,7 +17,7 @@ Synthetic runs of KNOWN truth go through the functions the CLI calls: run direct
 
 Goals: coverage 95% +- 2%; near-duplicate share <= 7%; false-VERIFIED <= 2.5% for every k.
 
-    python benchmarks/calibration.py [--replications 150] [--verify-replications 600] [--mcc-replications 200]
+    python benchmarks/calibration.py [--replications 150] [--verify-replications 1000] [--mcc-replications 200]
 """
 
 from __future__ import annotations
@@ -349,7 +349,7 @@ def print_table(lb: dict, ver: dict, mcc: dict, args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--replications", type=int, default=150)
-    parser.add_argument("--verify-replications", type=int, default=600)
+    parser.add_argument("--verify-replications", type=int, default=1000)
     parser.add_argument("--mcc-replications", type=int, default=200)
     parser.add_argument("--draws", type=int, default=2000, help="leaderboard, compare and MCC draws")
     parser.add_argument("--verify-draws", type=int, default=4000, help="verify's draws (its default)")

@@ -212,6 +212,20 @@ def test_results_from_a_backend_that_does_not_report_are_unknown():
     assert (summary["unknown"], summary["reported"], summary["cut"], summary["share"]) == (1, 1, 1, 1.0)
 
 
+def test_a_backend_that_does_not_report_leaves_the_cut_unknown(tmp_path, capsys):
+    """The dummy backend (like a third-party one) fills no `truncation`: its samples say null and
+    the task counts them as unknown, not as uncut."""
+    from jlce.evaluator import evaluate
+    from jlce.runconfig import RunOptions
+
+    outcome = evaluate(RunOptions(model="none", backend="dummy", tasks="jcommonsenseqa", data="fixture", limit=4, use_cache=False,
+                                  show_progress=False, profile=("none",), output_dir=tmp_path / "dummy"))
+    summary = outcome.results["tasks"]["jcommonsenseqa"]["truncation"]
+    assert (summary["unknown"], summary["reported"], summary["cut"], summary["share"]) == (4, 0, 0, None)
+    rows = (outcome.output_dir / "samples" / "jcommonsenseqa.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(row)["truncation"] for row in rows] == [None] * 4
+
+
 # ---- jlce-tiny's window ---------------------------------------------------------------------
 
 def test_jlce_tiny_holds_every_task_prompt_with_its_budget(tiny_model_dir):

@@ -117,6 +117,23 @@ def _flow_depth(text: str) -> int:
     return deepest
 
 
+def _indent_depth(text: str) -> int:
+    """How many block levels deep the indentation goes (checked before parsing, like `_flow_depth`:
+    600 levels of indentation are 360 KB that PyYAML would scan for seconds)."""
+    stack: list[int] = []
+    for line in text.split("\n"):
+        stripped = line.lstrip(" ")
+        if not stripped.strip() or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(stripped)
+        while stack and stack[-1] >= indent:
+            stack.pop()
+        stack.append(indent)
+        if len(stack) > MAX_DEPTH:
+            break
+    return len(stack)
+
+
 def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
         return [part for pair in node.value for part in pair]
@@ -160,7 +177,9 @@ def check_bounds(root: yaml.Node, source: str | Path) -> None:
 
 def parse_yaml_text(text: str, source: str | Path) -> LoadedYaml:
     """Parse YAML text with the safe loader and the bounds above; errors name `source` and the line."""
-    if _flow_depth(text) > MAX_DEPTH:
+    if _indent_depth(text) > MAX_DEPTH:
+        raise ConfigError(f"nested more than {MAX_DEPTH} levels deep (indentation)", file=source)
+    if text.count("[") + text.count("{") > MAX_DEPTH and _flow_depth(text) > MAX_DEPTH:
         raise ConfigError(f"nested more than {MAX_DEPTH} levels deep ([ and {{ brackets)", file=source)
     loader = None
     try:

@@ -148,12 +148,10 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 
 def reset_plugin_manager() -> None:
-    """Forget the manager and registry (tests; after installing a plugin package)."""
+    """Forget the manager, and so the registry built from it (tests; after installing a plugin
+    package). jlce.registry notices the new manager: this module never imports the registry."""
     global _manager
     _manager = None
-    from jlce import registry
-
-    registry.reset_registry()
 
 
 def plugin_name(pm: pluggy.PluginManager, plugin: Any) -> str:

@@ -36,7 +36,7 @@ def model_identity(backend: Any, cache: Any, fingerprint_hash) -> dict[str, Any]
     """The fingerprint the cache keys and results.json use: the backend's, plus `weights_probe_id`
     when the backend has a weights probe (resolved against the cache's stored probes)."""
     fingerprint = dict(backend.fingerprint())
-    probe = backend.weights_probe()
+    probe = getattr(backend, "weights_probe", lambda: None)()  # duck-typed backends may lack it
     if probe is not None:
         base = fingerprint_hash(fingerprint)
         fingerprint["weights_probe_id"] = cache.weights_identity(base, probe) if cache is not None else probe_id(probe)

@@ -123,7 +123,7 @@ class Evaluator:
                 backend = self._load_backend()
             self.run.backend = backend
             if self.cache is not None:
-                self.cache.use_engine(backend.engine())
+                self.cache.use_engine(getattr(backend, "engine", dict)())  # duck-typed backends may lack it
             self.fingerprint = model_identity(backend, self.cache, fingerprint_hash)
             notify(self.pm, self.run, "jlce_model_loaded")
             answers = self._answer(tasks, backend)

@@ -217,6 +217,11 @@ class Evaluator:
             trust_remote_code=options.trust_remote_code, seed=options.seed, options=dict(options.backend_options),
         )
         try:
+            if options.replicas > 1 or options.ray_address:
+                from jlce.replicas.backend import ReplicaBackend, parse_resources
+
+                return ReplicaBackend(spec.name, config, options.replicas, options.ray_address,
+                                      parse_resources(options.replica_resources), options.replica_timeout)
             return resolve(spec.factory)(config)
         except JLCEError:
             raise

@@ -50,6 +50,11 @@ class RunOptions(BaseModel):
     max_new_tokens: int | None = Field(default=None, ge=1, le=131072)
     mc_mode: Literal["loglikelihood", "generate"] | None = None
     preset: str = "auto"  # a model-family preset (jlce.presets): auto | none | NAME
+    # data-parallel replicas on Ray (jlce.replicas); 1 without --ray-address: no Ray at all
+    replicas: int = Field(default=1, ge=1, le=4096)
+    ray_address: str | None = None
+    replica_resources: str | None = None  # NAME=AMOUNT,... per replica (default CPU=1)
+    replica_timeout: float = Field(default=1800.0, gt=0)
     show_progress: bool = True
 
     @field_validator("model")

@@ -13,8 +13,10 @@ import click
 from jlce import __version__
 from jlce.cli import data as data_cli
 from jlce.cli.analysis import COMMANDS as ANALYSIS_COMMANDS
+from jlce.cli.judge import COMMANDS as JUDGE_COMMANDS
+from jlce.cli.tracking import COMMANDS as TRACKING_COMMANDS
 from jlce.cli import listing
-from jlce.cli.common import fail_cleanly, parse_key_values
+from jlce.cli.common import fail_cleanly, parse_key_values, parse_text_pairs
 from jlce.cli.options import include_path_option
 
 
@@ -34,6 +36,8 @@ app.add_command(listing.ls_group, "ls")
 app.add_command(listing.show_group, "show")
 app.add_command(data_cli.data_group, "data")
 for _command in ANALYSIS_COMMANDS:  # verify, compare, report, tokenizer-stats
+    app.add_command(_command)
+for _command in (*TRACKING_COMMANDS, *JUDGE_COMMANDS):  # log, export, judge-scores, judge-agreement
     app.add_command(_command)
 
 
@@ -83,6 +87,16 @@ for _command in ANALYSIS_COMMANDS:  # verify, compare, report, tokenizer-stats
 @click.option("--profile", help="Profilers: 'all', 'none' or names (default: the default set; see `jlce ls profilers`).")
 @click.option("--profile-interval", type=click.FloatRange(min=0.01), help="Memory sampling interval in seconds.")
 @click.option("--backend-arg", multiple=True, help="Backend option KEY=VALUE (repeatable).")
+@click.option("--replicas", type=click.IntRange(1, 4096), default=1, show_default=True,
+              help="Data-parallel replicas of the model on Ray, each with --replica-resources (pip install 'jlce[ray]').")
+@click.option("--ray-address", help="An existing Ray cluster (ray start --head ...); default: a local Ray instance.")
+@click.option("--replica-resources", metavar="NAME=AMOUNT,...", help="Ray resources per replica (default CPU=1; e.g. GPU=1,CPU=4).")
+@click.option("--replica-timeout", type=click.FloatRange(min=1), default=1800.0, show_default=True,
+              help="Seconds a work unit may run before its replica counts as stuck (killed, restarted, the unit re-queued).")
+@click.option("--log", multiple=True, metavar="NAME",
+              help="Log the finished run to an experiment tracker: mlflow, wandb, ... (repeatable; see `jlce ls loggers`).")
+@click.option("--log-arg", multiple=True, metavar="KEY=VALUE",
+              help="Logger option, for every --log or as NAME.KEY=VALUE for one (e.g. experiment=, project=, tracking_uri=).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def run(**kwargs) -> None:
     """Evaluate a model on tasks and write results.json and samples/."""
@@ -96,6 +110,7 @@ def run(**kwargs) -> None:
         kwargs["cache_path"] = Path(kwargs["cache_path"]) if kwargs["cache_path"] else None
         kwargs["use_cache"] = not kwargs.pop("no_cache")
         kwargs["backend_options"] = parse_key_values(list(kwargs.pop("backend_arg")), "--backend-arg")
+        kwargs["log_args"] = parse_text_pairs(kwargs.pop("log_arg"), "--log-arg")
         run_command(**kwargs)
 
 

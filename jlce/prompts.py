@@ -110,6 +110,10 @@ def _expression(source: str):
     match = _SINGLE_EXPRESSION.fullmatch(source)
     if match is None or any(mark in match.group(1) for mark in ("{{", "}}", "{%", "%}", "{#")):
         return None
+    try:
+        return environment().compile_expression(match.group(1), undefined_to_none=False)
+    except jinja2.TemplateSyntaxError:
+        return None
 
 
 def _line(base: int | None, offset: int | None) -> int | None:

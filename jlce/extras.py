@@ -62,3 +62,13 @@ def missing_extra(error: ModuleNotFoundError, what: str = "this") -> MissingExtr
     if len(extras) > 1:
         advice += " (or " + ", ".join(f"'jlce[{extra}]'" for extra in extras[1:]) + ")"
     return MissingExtra(f"{what} needs the optional package '{module}', which is not installed: {advice}")
+
+
+def require(module: str, what: str) -> None:
+    """Import `module` or raise a `MissingExtra` naming the extra that installs it."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        raise (missing_extra(error, what) or error) from None

@@ -9,24 +9,24 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from jlce.errors import UserError
 from jlce.paths import atomic_write_text
 
 
+QuestionId = Annotated[str, BeforeValidator(str)]  # FastChat writes ids as numbers or text
+
+
 class Question(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    question_id: str
+    question_id: QuestionId
     category: str
     turns: list[str]
     reference: list[str] | None = None
-
-    @field_validator("question_id", mode="before")
-    @classmethod
-    def _text_id(cls, value: Any) -> str:
-        return str(value)
 
 
 class Judgment(BaseModel):
@@ -34,7 +34,7 @@ class Judgment(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    question_id: str
+    question_id: QuestionId
     model: str
     judge: list[str]
     user_prompt: str = ""
@@ -42,18 +42,13 @@ class Judgment(BaseModel):
     score: float
     turn: int = 1
 
-    @field_validator("question_id", mode="before")
-    @classmethod
-    def _text_id(cls, value: Any) -> str:
-        return str(value)
-
 
 class Answer(BaseModel):
     """One model answer (`model_answer/<model>.jsonl`): the turns of its first choice."""
 
     model_config = ConfigDict(extra="ignore")
 
-    question_id: str
+    question_id: QuestionId
     model_id: str
     turns: list[str]
 

@@ -36,12 +36,9 @@ def parse_tags(text: str | None) -> dict[str, str]:
 
 class MLflowLogger:
     def __init__(self, options: dict[str, str]):
-        from jlce.extras import missing_extra
+        from jlce.extras import require
 
-        try:
-            import mlflow  # noqa: F401
-        except ModuleNotFoundError as error:
-            raise (missing_extra(error, "--log mlflow") or error) from None
+        require("mlflow", "--log mlflow")
         self.options = options
         self.tracking_uri = options.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
         self.experiment = options.get("experiment", "jlce")

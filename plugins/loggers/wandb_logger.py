@@ -28,12 +28,9 @@ def jlce_register_loggers(register):
 
 class WandbLogger:
     def __init__(self, options: dict[str, str]):
-        from jlce.extras import missing_extra
+        from jlce.extras import require
 
-        try:
-            import wandb  # noqa: F401
-        except ModuleNotFoundError as error:
-            raise (missing_extra(error, "--log wandb") or error) from None
+        require("wandb", "--log wandb")
         self.options = options
 
     def log(self, payload) -> dict[str, Any]:

@@ -12,10 +12,10 @@ from jlce.leaderboard.definition import load_definition, official_definition_pat
 ROOT = Path(__file__).resolve().parents[1]
 
 HEADLINE = {
-    "jcommonsenseqa": "acc", "jnli": "acc", "jsquad": "char_f1", "jsts": "spearman",
+    "jcommonsenseqa": "acc", "jnli": "acc", "jsquad": "char_f1_jglue", "jsts": "spearman",
     "jcola": "mcc", "ud_pos": "token_accuracy", "dependency": "dependency_set_f1", "chunking": "chunk_f1",
     "mgsm_ja": "acc", "janli": "acc", "jsem": "acc", "xwinograd_ja": "acc",
-    "xlsum_ja": "rougeL", "jsquad_qg": "rougeL", "snow_simplification": "sari", "wmt23_enja": "chrf",
+    "xlsum_ja": "rouge2_lmeval", "jsquad_qg": "rougeL", "snow_simplification": "sari", "wmt23_enja": "chrf",
 }
 
 MINIMAL = """\

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -239,11 +241,26 @@ def build_leaderboard(run_dirs: Sequence[str | Path], definition: LeaderboardDef
                                  fingerprint_hash=r.fingerprint_hash, complete=not missing[r.model],
                                  missing_tasks=missing[r.model],
                                  dropped_items={k: t.dropped[r.model] for k, t in tasks.items()
-                                                if r.model in t.dropped})
+                                                if r.model in t.dropped},
+                                 **_thinking_cost(r, d))
                 for r in runs],
         overall=overall, categories=category_scopes, tasks=task_scopes,
         mismatches=[schema.Mismatch(**m) for m in mismatches], warnings=warnings,
     )
+
+
+def _thinking_cost(run: Any, d: Any) -> dict[str, Any]:
+    """Tokens per correct output of one run's leaderboard tasks (jlce.leaderboard.thinking)."""
+    from jlce.leaderboard.thinking import task_cost, tokens_per_correct
+
+    costs = {}
+    for key, task in d.tasks.items():
+        record = run.tasks.get(d.source_task(key))
+        if record is not None:
+            score = (record.metrics.get(task.metric) or {}).get("value")
+            costs[key] = task_cost(record.reasoning, score)
+    per_task, overall = tokens_per_correct(costs)
+    return {"tokens_per_correct": per_task, "tokens_per_correct_overall": overall}
 
 
 def write_outputs(board: schema.Leaderboard, out_dir: str | Path) -> list[Path]:

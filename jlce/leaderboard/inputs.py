@@ -28,6 +28,7 @@ class TaskRecord:
     num_fewshot: int | None
     metrics: Mapping[str, Any]
     samples_file: Path
+    reasoning: Mapping[str, Any] | None = None  # what thinking cost (results.json tasks.<task>.reasoning)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ def load_run(path: str | Path) -> Run:
             num_fewshot=t.get("num_fewshot"),
             metrics=t.get("metrics", {}),
             samples_file=_samples_file(path, file, name, t),
+            reasoning=t.get("reasoning"),
         )
     return Run(
         path=path,

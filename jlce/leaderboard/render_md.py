@@ -25,6 +25,24 @@ def table(t: Table) -> str:
     return "\n".join([head, rule, *body])
 
 
+def thinking_cost(board: Leaderboard) -> list[str]:
+    """Tokens per correct answer, for runs with reasoning statistics (jlce.leaderboard.thinking)."""
+    models = [m for m in board.models if m.tokens_per_correct]
+    if not models:
+        return []
+    tasks = sorted({t for m in models for t in m.tokens_per_correct})
+    rows = [["Model", "Overall", *(escape(t) for t in tasks)]]
+    for m in models:
+        overall = m.tokens_per_correct_overall
+        rows.append([escape(m.name), "" if overall is None else f"{overall:,.0f}",
+                     *(f"{m.tokens_per_correct[t]:,.0f}" if t in m.tokens_per_correct else "" for t in tasks)])
+    header = "| " + " | ".join(rows[0]) + " |"
+    rule = "|:---|" + "---:|" * (len(rows[0]) - 1)
+    return ["## What thinking costs", "",
+            "Generated tokens (thinking + answer) per correct answer, for tasks run with reasoning statistics.", "",
+            header, rule, *("| " + " | ".join(r) + " |" for r in rows[1:]), ""]
+
+
 def render(board: Leaderboard) -> str:
     d, s = board.definition, board.settings
     out = [f"# {escape(d.title)}", ""]
@@ -52,6 +70,7 @@ def render(board: Leaderboard) -> str:
         out += ["Neighbours in the overall ranking:", ""]
         out += [f"- P({escape(a)} > {escape(b)}) = {p:.3f}" for a, b, p, _ in adjacent_pairs(board.overall)]
         out += [""]
+    out += thinking_cost(board)
     for scope in board.categories + board.tasks:
         label = "Category" if scope.kind == "category" else "Task"
         out += [f"## {label}: {escape(scope.title)}", ""]

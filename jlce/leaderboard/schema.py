@@ -74,6 +74,11 @@ class ModelInfo(_Model):
     missing_tasks: list[str]
     dropped_items: dict[str, int] = Field(
         description="Per task, items of this run left out because another model lacks them.")
+    tokens_per_correct: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per task with reasoning statistics: generated tokens (thinking + answer) per correct output.")
+    tokens_per_correct_overall: float | None = Field(
+        None, description="The same, pooled over the leaderboard tasks that have it (None: no reasoning statistics).")
 
 
 class CategoryInfo(_Model):

@@ -115,3 +115,35 @@ def test_an_impossible_resource_request_fails_at_once(tmp_path, tiny_model_dir):
     assert done.returncode == 2, done.stderr[-2000:]
     assert "needs 2 GPU" in done.stderr and "the Ray cluster has 0 GPU" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "out" / "results.json").exists()
+
+
+def test_driver_killed_mid_run_resumes_from_the_cache(tmp_path, tiny_model_dir):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from pause_plugin import pause_env, wait_for_pause
+
+    env = jlce_env(tmp_path / "cache", **RAY_ENV)
+    args = ["run", "--model", str(tiny_model_dir), "--tasks", "jcommonsenseqa,jsquad", "--data", "fixture",
+            "--dtype", "float32", "--replicas", "2", "-q", "-o", str(tmp_path / "run")]
+    paused = {**env, **pause_env(tmp_path, "batch:3")}  # three units committed by the driver
+    process = subprocess.Popen([sys.executable, "-m", "jlce", *args], env=paused,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert wait_for_pause(process, paused), "the run ended before its third unit"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        stop = Path(sys.executable).parent / "ray"
+        subprocess.run([str(stop), "stop", "--force"], capture_output=True, timeout=120, check=False)
+    import sqlite3
+
+    with sqlite3.connect(str(tmp_path / "cache" / "requests.sqlite")) as db:
+        committed = db.execute("SELECT count(*) FROM answers").fetchone()[0]
+    assert committed > 0
+    resumed = jlce(*args, env=env, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    results = json.loads((tmp_path / "run" / "results.json").read_text(encoding="utf-8"))
+    assert results["cache"]["hits"] == committed  # nothing committed was computed again
+    assert results["cache"]["hits"] + results["cache"]["misses"] == 48  # 8 x 5 choices + 8 generations

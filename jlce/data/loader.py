@@ -131,6 +131,9 @@ def _load_hub(task: str, dataset: DatasetConfig, split: str, task_file: Path) ->
     assert hub is not None
     hub_split = hub.splits.get(split, split)
     source = f"hub dataset {hub.path}@{hub.revision} (split '{hub_split}')"
+    if not Path(hub.path).is_absolute() and Path(hub.path).exists():  # datasets would read that local folder instead
+        raise ConfigError(f"refusing hub dataset '{hub.path}': a local folder of that name exists in {Path.cwd()} "
+                          "and would be read instead of the hub", file=task_file, key="dataset.hub.path")
     if offline():
         state = hubcache.state(hub)
         if not state.present:  # decided from the cache folders alone: no import, no connection

@@ -607,7 +607,8 @@ def test_aliases_resolve_to_hub_ids():
     assert ALIASES["deepseek-r1-distill-llama-70b"] == "deepseek-ai/DeepSeek-R1-Distill-Llama-70B"
     assert len(ALIASES) == 6
     ref = resolve_model_name("DeepSeek-R1-Distill-Qwen-32B")
-    assert (ref.target, ref.local, ref.alias) == ("deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", "deepseek-r1-distill-qwen-32b")
+    assert (ref.target, ref.local, ref.alias) == ("deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", False,
+                                                  "deepseek-r1-distill-qwen-32b")
     assert resolve_model_name("llm-jp/llm-jp-3-1.8b").target == "llm-jp/llm-jp-3-1.8b"
 
 
@@ -626,15 +627,12 @@ def test_local_directories_resolve_to_absolute_paths(tmp_path, monkeypatch):
 
 
 def test_plugin_registers_a_lazy_backend():
-    import pluggy
-
-    from jlce import hookspecs
     from jlce.backends import transformers_plugin
+    from jlce.plugin_manager import JLCEPluginManager
     from jlce.registry import build_registry
     from jlce.specs import resolve
 
-    pm = pluggy.PluginManager("jlce")
-    pm.add_hookspecs(hookspecs)
+    pm = JLCEPluginManager()  # JLCE's manager: it tells the registry which plugin registers
     pm.register(transformers_plugin, name="transformers")
     spec = build_registry(pm).get("backends", "transformers")
     assert spec.factory == "jlce.backends.transformers_backend:TransformersBackend" and spec.plugin == "transformers"

@@ -16,6 +16,7 @@ re-queued. Errors raised by the backend itself are not retried: they would repea
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import deque
@@ -91,7 +92,7 @@ class ReplicaBackend(Backend):
         self.started_ray = not ray.is_initialized()
         if self.started_ray:  # the driver's environment reaches replicas through their constructor
             try:
-                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+                ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
             except (ConnectionError, RuntimeError, ValueError) as error:
                 raise UserError(f"could not {'connect to the Ray cluster at ' + address if address else 'start a local Ray instance'}: "
                                 f"{error}") from None
@@ -106,10 +107,11 @@ class ReplicaBackend(Backend):
         for name, amount in self.resources.items():
             needed = amount * self.replicas_wanted
             if total.get(name, 0.0) < needed:
+                message = (f"--replicas {self.replicas_wanted} with {name}={amount:g} each needs {needed:g} {name}; "
+                           f"the Ray cluster has {total.get(name, 0.0):g} {name} (nodes: {len(ray.nodes())}). "
+                           "Use fewer replicas, smaller --replica-resources, or a larger cluster (--ray-address)")
                 self._shutdown(ray)
-                raise UserError(f"--replicas {self.replicas_wanted} with {name}={amount:g} each needs {needed:g} {name}; "
-                                f"the Ray cluster has {total.get(name, 0.0):g} (nodes: {len(ray.nodes())}). "
-                                "Use fewer replicas, smaller --replica-resources, or a larger cluster (--ray-address)")
+                raise UserError(message)
 
     def _reserve(self, ray):
         from ray.util.placement_group import placement_group, remove_placement_group

@@ -10,7 +10,7 @@ import hashlib
 import json
 import shutil
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,6 +18,7 @@ import pytest
 
 from jlce.reasoning import truncate_answer
 from jlce.requests import GenerateRequest, GenerationParams
+from json_http import JSONHandler
 
 R1_MODEL = "deepseek-r1-distill-qwen-7b"
 
@@ -49,22 +50,11 @@ def vllm_r1_parser(text: str) -> tuple[str, str | None]:
     return reasoning, content or None
 
 
-class R1Server(BaseHTTPRequestHandler):
+class R1Server(JSONHandler):
     """/v1/models, /v1/completions and /v1/chat/completions as vLLM answers them."""
 
     parser: ClassVar[bool] = False
     seen: ClassVar[list] = []
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, status, body):
-        data = json.dumps(body, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self):
         if self.path.endswith("/models"):

@@ -10,13 +10,14 @@ import subprocess
 import sys
 import textwrap
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
 from e2e_helpers import REPO, jlce, jlce_env, samples, scores, write_toy_tasks
+from json_http import JSONHandler
 
 K = 4
 
@@ -136,22 +137,11 @@ CANNED = {
 }
 
 
-class R1API(BaseHTTPRequestHandler):
+class R1API(JSONHandler):
     """/models and /chat/completions of the OpenAI protocol; the answer depends on the item (read from
     the prompt) and the sample (the request's seed minus the item's seed)."""
 
     bodies: ClassVar[list] = []
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, status, body):
-        data = json.dumps(body, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self):
         self._send(200, {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "test", "max_model_len": 4096}]})

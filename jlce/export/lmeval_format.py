@@ -206,17 +206,21 @@ def convert_sample(row: dict[str, Any], output_type: str | None, generation_kwar
     return line
 
 
-def to_lmeval(results: dict[str, Any], samples: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """results.json (and its samples) as lm-eval's aggregated results dictionary."""
+def convert_samples(results: dict[str, Any], samples: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Every task's JLCE sample lines as lm-eval sample lines, under lm-eval's task names."""
+    tasks = results.get("tasks") or {}
+    return {lmeval_task_name(task): [convert_sample(row, tasks[task].get("output_type"), _generation_kwargs(tasks[task]))
+                                     for row in rows] for task, rows in samples.items()}
+
+
+def to_lmeval(results: dict[str, Any], lines: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """results.json as lm-eval's aggregated results dictionary; `lines` from `convert_samples`."""
     tasks: dict[str, Any] = {lmeval_task_name(t): entry for t, entry in (results.get("tasks") or {}).items()}
-    samples = {lmeval_task_name(t): rows for t, rows in samples.items()}
     model = results.get("model") or {}
     name = str(model.get("name") or "model")
     started, finished = _timestamp(results.get("created_at")), _timestamp(results.get("finished_at"))
-    task_hashes = {}
-    for task, rows in samples.items():
-        lines = [convert_sample(row, tasks[task].get("output_type"), _generation_kwargs(tasks[task])) for row in rows]
-        task_hashes[task] = _sha256("".join(x["doc_hash"] + x["prompt_hash"] + x["target_hash"] for x in lines))
+    task_hashes = {task: _sha256("".join(x["doc_hash"] + x["prompt_hash"] + x["target_hash"] for x in rows))
+                   for task, rows in lines.items()}
     provenance = results.get("provenance") or {}
     git = provenance.get("jlce_git") if isinstance(provenance.get("jlce_git"), dict) else {}
     software = provenance.get("software") if isinstance(provenance.get("software"), dict) else {}
@@ -270,16 +274,14 @@ def export_lmeval(run_dir: Path, out_dir: Path) -> list[Path]:
     tasks = results.get("tasks") or {}
     if not tasks:
         raise UserError(f"{run_dir}: the run holds no scored task; nothing to export")
-    samples = {task: read_samples(run_dir, task) for task in tasks}
-    exported = to_lmeval(results, samples)
+    lines = convert_samples(results, {task: read_samples(run_dir, task) for task in tasks})
+    exported = to_lmeval(results, lines)
     folder = out_dir / exported["model_name_sanitized"]
     date = _date_id(results)
     written = []
-    for task, rows in samples.items():
-        output_type = tasks[task].get("output_type")
-        kwargs = _generation_kwargs(tasks[task])
-        text = "".join(json.dumps(convert_sample(row, output_type, kwargs), ensure_ascii=False) + "\n" for row in rows)
-        path = folder / f"samples_{lmeval_task_name(task)}_{date}.jsonl"
+    for task, rows in lines.items():
+        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        path = folder / f"samples_{task}_{date}.jsonl"
         atomic_write_text(path, text)
         written.append(path)
     path = folder / f"results_{date}.json"

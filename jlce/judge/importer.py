@@ -108,7 +108,10 @@ def import_judgments(judgments_file: Path, out_dir: Path, questions_file: Path |
         run = out_dir / slug(model)
         if run.exists():
             raise UserError(f"{run} exists; choose an empty output folder")
-        samples = "".join(json.dumps({"doc_id": q, "target": None, "judgments": [j.score for j in rows if j.question_id == q],
+        recorded: dict[str, list[float]] = defaultdict(list)  # every judgment of a question, unparseable ones too
+        for row in rows:
+            recorded[row.question_id].append(row.score)
+        samples = "".join(json.dumps({"doc_id": q, "target": None, "judgments": recorded[q],
                                       "metrics": {METRIC: value}}, ensure_ascii=False) + "\n"
                           for q, value in sorted(items.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else kv[0]))
         atomic_write_text(run / "samples" / f"{TASK}.jsonl", samples)

@@ -59,7 +59,8 @@ def test_pull_downloads_and_verifies_over_http(tmp_path, http_server):
     data = '{"q": "一たす一", "a": "二"}\n'
     (root / "toy.jsonl").write_text(data, encoding="utf-8")
     tasks = _remote_task(tmp_path, f"{base}/toy.jsonl", hashlib.sha256(data.encode()).hexdigest())
-    env = jlce_env(tmp_path / "cache", JLCE_DATA_DIR=str(tmp_path / "data"), JLCE_OFFLINE="")
+    env = jlce_env(tmp_path / "cache", JLCE_DATA_DIR=str(tmp_path / "data"), JLCE_OFFLINE="",
+                   HF_HUB_OFFLINE="")  # CI may export HF_HUB_OFFLINE=1, which JLCE honours too
     pulled = jlce("data", "pull", "--tasks", "toy_remote", "--include-path", str(tasks), env=env)
     assert pulled.returncode == 0, pulled.stderr
     assert "toy.jsonl downloaded" in pulled.stdout
@@ -75,7 +76,8 @@ def test_checksum_mismatch_on_download_keeps_nothing(tmp_path, http_server):
     root, base = http_server
     (root / "toy.jsonl").write_text('{"q": "改ざん", "a": "x"}\n', encoding="utf-8")
     tasks = _remote_task(tmp_path, f"{base}/toy.jsonl", "a" * 64)
-    env = jlce_env(tmp_path / "cache", JLCE_DATA_DIR=str(tmp_path / "data"), JLCE_OFFLINE="")
+    env = jlce_env(tmp_path / "cache", JLCE_DATA_DIR=str(tmp_path / "data"), JLCE_OFFLINE="",
+                   HF_HUB_OFFLINE="")  # CI may export HF_HUB_OFFLINE=1, which JLCE honours too
     result = jlce("data", "pull", "--tasks", "toy_remote", "--include-path", str(tasks), env=env)
     assert result.returncode == 2 and "checksum mismatch" in result.stderr and "Traceback" not in result.stderr
     assert not list((tmp_path / "data" / "files").rglob("toy.jsonl"))

@@ -164,6 +164,15 @@ def browser(tmp_path):
         chromium.close()
 
 
+def header(browser: Chromium, title: str) -> str:
+    """A CSS selector for the overview header titled `title` (found by text: columns move as the table grows)."""
+    index = browser.evaluate(
+        "[...document.getElementById('overview').tHead.rows[0].cells]"
+        ".findIndex(h => h.textContent.trim() === " + json.dumps(title) + ")")
+    assert index >= 0, f"no overview column titled {title!r}"
+    return f"#overview thead th:nth-child({index + 1})"
+
+
 def cells(browser: Chromium, title: str, attribute: str | None = None) -> list:
     """The overview table's cells under the header `title` (text, or an attribute)."""
     get = f"c.getAttribute({json.dumps(attribute)})" if attribute else "c.textContent"
@@ -195,7 +204,7 @@ def test_page_renders_sorts_and_shows_hostile_names_as_text(page, browser, tmp_p
     width, height = struct.unpack(">II", data[16:24])
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and width >= 800 and height >= 600
 
-    overall_header = "#overview thead th:nth-child(3)"
+    overall_header = header(browser, "Overall")
     assert browser.evaluate(f"document.querySelector('{overall_header}').textContent") == "Overall"
     browser.click(overall_header)
     values = [float(v) for v in cells(browser, "Overall", "data-value")]
@@ -204,7 +213,7 @@ def test_page_renders_sorts_and_shows_hostile_names_as_text(page, browser, tmp_p
     browser.click(overall_header)
     values = [float(v) for v in cells(browser, "Overall", "data-value")]
     assert values == sorted(values, reverse=True)
-    browser.click("#overview thead th:nth-child(2)")  # Model: text order
+    browser.click(header(browser, "Model"))  # text order
     assert browser.evaluate("(() => { const c = [...document.querySelectorAll('#overview tbody td.model')]"
                             ".map(t => t.textContent);"
                             " return c.every((v, i) => i === 0 || c[i-1].localeCompare(v) <= 0); })()")

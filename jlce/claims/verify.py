@@ -210,9 +210,9 @@ def verify_claim(claim: Claim, confidence: float, bound: Bound, draws: int, seed
     status, operands, margins, probability, reasons = _decide(
         check, {q: e.point for q, e in estimates.items()}, {q: e.draws for q, e in estimates.items()}, confidence)
     without = [q.text for q, e in estimates.items() if not e.has_interval]
-    if without and status != INCONCLUSIVE:
-        reasons = [f"the point estimate says {status}, but {', '.join(without)} has no interval (one measurement)",
-                   *reasons]
+    if without:  # said even when the interval already left it open: one run is the first thing to fix
+        says = f"the point estimate says {status}, but" if status != INCONCLUSIVE else "also,"
+        reasons = [f"{says} {', '.join(without)} has no interval (one measurement)", *reasons]
         status = INCONCLUSIVE
     notes = [n for e in estimates.values() for n in e.notes]
     subject = next((i for i, op in enumerate(check.operands) if not is_constant(op)), 0)

@@ -75,7 +75,7 @@ def measure(model, pairs, batch_size: int, share_prefix: bool, repeats: int = 3)
 def limits(model_dir, requests, batch_size: int, threads: int) -> dict[str, Limit]:
     """Both limits for (context, continuation) text pairs, tokenized exactly as JLCE does."""
     import torch
-    from jlce.backends.hf_encoding import Encoder
+    from jlce.backends.common.encoding import Encoder
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if threads:

@@ -44,7 +44,7 @@ def load(backend: str, model: str, args):
     if backend == "vllm":
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        from jlce.backends.vllm_backend import VLLMBackend
+        from jlce.backends.vllm.backend import VLLMBackend
 
         try:
             return VLLMBackend(config)
@@ -52,7 +52,7 @@ def load(backend: str, model: str, args):
             if "ignore_eos" not in str(error):
                 raise
             return VLLMBackend(BackendConfig(**{**config.__dict__, "options": {}}))
-    from jlce.backends.transformers_backend import TransformersBackend
+    from jlce.backends.transformers.backend import TransformersBackend
 
     backend_obj = TransformersBackend(config)
     backend_obj.eos_ids = set()  # equal max tokens: every sample runs its full budget

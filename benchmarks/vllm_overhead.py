@@ -37,7 +37,7 @@ def main() -> None:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
     from jlce.backend import BackendConfig
-    from jlce.backends.vllm_backend import VLLMBackend
+    from jlce.backends.vllm.backend import VLLMBackend
     from jlce.cli.common import parse_key_values
     from jlce.requests import GenerateRequest, GenerationParams
 

@@ -31,15 +31,15 @@ ENTRY_POINT_GROUP = "jlce"
 # Built-in plugins: short name -> module. They go through the same manager as third-party ones.
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("core", "jlce.builtin"),
-    ("transformers", "jlce.backends.transformers_plugin"),
-    ("vllm", "jlce.backends.vllm_plugin"),
-    ("openai", "jlce.backends.openai_plugin"),
+    ("transformers", "jlce.backends.transformers.plugin"),
+    ("vllm", "jlce.backends.vllm.plugin"),
+    ("openai", "jlce.backends.openai.plugin"),
     ("timing", "jlce.plugins.timing"),
     ("memory", "jlce.plugins.memory"),
     ("kvcache", "jlce.plugins.kvcache"),
     ("energy", "jlce.plugins.energy"),
     ("tokenizer_stats", "jlce.plugins.tokenizer_stats"),
-    ("dummy", "jlce.backends.dummy"),
+    ("dummy", "jlce.backends.dummy.plugin"),
     ("mlflow", "jlce.plugins.loggers.mlflow_logger"),
     ("wandb", "jlce.plugins.loggers.wandb_logger"),
 )

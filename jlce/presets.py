@@ -49,7 +49,7 @@ def is_reasoning_name(model: str) -> bool:
     try:
         from jlce.reasoning import is_reasoning_model  # type: ignore[import-not-found]
     except ImportError:
-        from jlce.backends.reasoning import is_reasoning_model
+        from jlce.backends.common.reasoning import is_reasoning_model
     return is_reasoning_model(model)
 
 

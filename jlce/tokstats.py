@@ -43,7 +43,7 @@ class TokStats:
 def load_token_counter(model: str, revision: str | None = None,
                        trust_remote_code: bool = False) -> tuple[Callable[[Sequence[str]], list[int]], int, str]:
     """(count_tokens, vocabulary size, source) of a model's tokenizer; aliases as `jlce run` reads them."""
-    from jlce.backends.hf_aliases import resolve_model_name
+    from jlce.backends.common.aliases import resolve_model_name
 
     ref = resolve_model_name(model)
     try:

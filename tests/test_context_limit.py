@@ -49,7 +49,7 @@ def text_of(encoder, tokens: int, prompt: bool = True) -> str:
 def hf(tiny_model_dir):
     """The transformers backend with a 64-token window, and one whose FORWARD limits equal the
     vLLM engine's ENGINE limits at 64 (scoring and rolling windows keep the same tokens)."""
-    from jlce.backends.transformers_backend import TransformersBackend
+    from jlce.backends.transformers.backend import TransformersBackend
 
     def make(length):
         return TransformersBackend(BackendConfig(model=str(tiny_model_dir), dtype="float32", batch_size=4, max_length=length))
@@ -95,7 +95,7 @@ def test_transformers_scoring_cuts_at_window_plus_one(hf):
 @pytest.fixture(scope="module")
 def small_engine(tiny_model_dir):
     pytest.importorskip("vllm")
-    from jlce.backends.vllm_backend import VLLMBackend
+    from jlce.backends.vllm.backend import VLLMBackend
 
     backend = VLLMBackend(BackendConfig(model=str(tiny_model_dir), dtype="float32", batch_size=8, max_length=WINDOW,
                                         options={"cpu_kvcache_space": 1}))

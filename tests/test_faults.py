@@ -151,7 +151,7 @@ class FlakyBackend:
 
     def __init__(self, config):
         import dataclasses
-        from jlce.backends.transformers_backend import TransformersBackend
+        from jlce.backends.transformers.backend import TransformersBackend
         self.inner = TransformersBackend(dataclasses.replace(config, options={}))
         self.marker = Path(config.options["marker"])
         self.fail_after = int(config.options["fail_after"])

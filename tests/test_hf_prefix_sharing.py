@@ -8,14 +8,14 @@ import os
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jlce.backends.hf_prefix import MIN_SHARED_PREFIX, cluster_by_prefix
-from jlce.backends.hf_scoring import ContextGroup
+from jlce.backends.transformers.prefix import MIN_SHARED_PREFIX, cluster_by_prefix
+from jlce.backends.transformers.scoring import ContextGroup
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from jlce.backends.hf_packed import split_members, tree_mask
-from jlce.backends.transformers_backend import TransformersBackend
+from jlce.backends.transformers.packed import split_members, tree_mask
+from jlce.backends.transformers.backend import TransformersBackend
 
 from jlce.backend import BackendConfig
 from jlce.requests import LoglikelihoodRequest

@@ -91,7 +91,7 @@ def test_dtype_bytes(name, size):
 
 def test_profiler_reads_the_loaded_models_config(tiny_qwen_model_dir):
     from jlce.backend import BackendConfig
-    from jlce.backends.transformers_backend import TransformersBackend
+    from jlce.backends.transformers.backend import TransformersBackend
 
     backend = TransformersBackend(BackendConfig(model=str(tiny_qwen_model_dir), dtype="float32", device="cpu"))
     try:

@@ -14,8 +14,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
 from jlce.backend import BackendConfig  # noqa: E402
-from jlce.backends.lora import adapter_identity, check_adapter_fits, load_adapter  # noqa: E402
-from jlce.backends.transformers_backend import TransformersBackend  # noqa: E402
+from jlce.backends.common.lora import adapter_identity, check_adapter_fits, load_adapter  # noqa: E402
+from jlce.backends.transformers.backend import TransformersBackend  # noqa: E402
 from jlce.errors import UserError  # noqa: E402
 from jlce.requests import GenerateRequest, GenerationParams, LoglikelihoodRequest  # noqa: E402
 from tolerances import CROSS_ENGINE, assert_logprob_close
@@ -167,7 +167,7 @@ def test_adapter_changes_scores_and_equals_the_merged_model(hf_scores):
 
 
 def test_vllm_refuses_merge_and_mismatched_adapters_before_starting(tiny_model_dir, tiny_qwen_model_dir, adapter_dir):
-    from jlce.backends.vllm_backend import VLLMBackend
+    from jlce.backends.vllm.backend import VLLMBackend
 
     with pytest.raises(UserError, match="unmerged.*drop --merge-adapter"):
         VLLMBackend(BackendConfig(model=str(tiny_model_dir), adapter=str(adapter_dir), merge_adapter=True))
@@ -178,7 +178,7 @@ def test_vllm_refuses_merge_and_mismatched_adapters_before_starting(tiny_model_d
 @pytest.fixture(scope="module")
 def vllm_adapter(tiny_model_dir, adapter_dir):
     pytest.importorskip("vllm")
-    from jlce.backends.vllm_backend import VLLMBackend
+    from jlce.backends.vllm.backend import VLLMBackend
 
     backend = VLLMBackend(BackendConfig(model=str(tiny_model_dir), dtype="float32", adapter=str(adapter_dir),
                                         batch_size=8, options={"cpu_kvcache_space": 1}))

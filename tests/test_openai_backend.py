@@ -20,7 +20,7 @@ from typing import ClassVar
 import pytest
 
 from jlce.backend import BackendConfig, UnsupportedRequest
-from jlce.backends.openai_client import RetryPolicy, clean_base_url
+from jlce.backends.openai.client import RetryPolicy, clean_base_url
 from jlce.errors import UserError
 from jlce.requests import GenerateRequest, GenerationParams, LoglikelihoodRequest
 from tolerances import CROSS_ENGINE, assert_logprob_close
@@ -50,7 +50,7 @@ def free_port() -> int:
 
 
 def openai_backend(url: str, **options):
-    from jlce.backends.openai_backend import OpenAIBackend
+    from jlce.backends.openai.backend import OpenAIBackend
 
     settings = {k: options.pop(k) for k in ("model", "chat_template", "batch_size") if k in options}
     settings.setdefault("model", "tiny")
@@ -61,7 +61,7 @@ def openai_backend(url: str, **options):
 
 
 def test_options_are_checked():
-    from jlce.backends.openai_backend import OpenAIBackend
+    from jlce.backends.openai.backend import OpenAIBackend
 
     with pytest.raises(UserError, match="needs the server: --backend-arg base_url="):
         OpenAIBackend(BackendConfig(model="m"))
@@ -157,7 +157,7 @@ def test_server_without_echo_fails_multiple_choice_up_front(chat_only):
 
 def test_an_answer_past_the_timeout_is_retried(chat_only):
     ChatOnlyAPI.rate_limited = 2  # no 429s here
-    from jlce.backends.openai_backend import OpenAIBackend
+    from jlce.backends.openai.backend import OpenAIBackend
 
     backend = OpenAIBackend(BackendConfig(model="slow", options={"base_url": chat_only, "api": "chat", "timeout": 0.5,
                                                                  "backoff": 0.05}))
@@ -201,7 +201,7 @@ def test_a_restarting_server_is_waited_for_with_a_countdown(monkeypatch, capfd):
 
 
 def test_patience_runs_out_with_a_clear_message(monkeypatch):
-    from jlce.backends.openai_client import ApiClient, ApiError
+    from jlce.backends.openai.client import ApiClient, ApiError
 
     port = free_port()  # nothing listens there
     client = ApiClient(f"http://127.0.0.1:{port}/v1", None, timeout=1.0, notice=lambda text: None,
@@ -287,7 +287,7 @@ def key_env(vllm_server, monkeypatch):
 
 @pytest.fixture(scope="module")
 def hf(tiny_model_dir):
-    from jlce.backends.transformers_backend import TransformersBackend
+    from jlce.backends.transformers.backend import TransformersBackend
 
     plain = TransformersBackend(BackendConfig(model=str(tiny_model_dir), dtype="float32"))
     chat = TransformersBackend(BackendConfig(model=str(tiny_model_dir), dtype="float32", chat_template=True))
@@ -342,7 +342,7 @@ def test_prompts_at_the_servers_context_limit(vllm_server, key_env, hf, tiny_mod
     kept tokens (its FORWARD limits at 1,022 equal the server's at 1,024)."""
     from test_context_limit import collect as collect_all, text_of
 
-    from jlce.backends.transformers_backend import TransformersBackend
+    from jlce.backends.transformers.backend import TransformersBackend
     from jlce.budget import Truncation
     from jlce.requests import RollingLoglikelihoodRequest
 
@@ -405,7 +405,7 @@ def test_run_survives_a_server_restart_resumes_from_cache_and_never_writes_the_k
     import logging
 
     from jlce import registry
-    from jlce.backends import openai_plugin
+    from jlce.backends.openai import plugin as openai_plugin
     from jlce.evaluator import evaluate
     from jlce.plugin_manager import get_plugin_manager
     from jlce.plugins import hookimpl

@@ -28,7 +28,7 @@ def test_wheel_has_everything_under_the_jlce_namespace(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     top_level = {name.split("/")[0] for name in names}
     assert top_level == {"jlce", f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info"}
-    for expected in ("jlce/backends/transformers_plugin.py", "jlce/plugins/provenance.py",
+    for expected in ("jlce/backends/transformers/plugin.py", "jlce/plugins/provenance.py",
                      "jlce/builtin_tasks/jcommonsenseqa/jcommonsenseqa.yaml",
                      "jlce/builtin_tasks/jcommonsenseqa/fixtures/valid.jsonl", "jlce/hookspecs.py"):
         assert expected in names, expected

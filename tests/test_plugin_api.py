@@ -301,7 +301,7 @@ def test_the_documented_backend_runs_with_every_default_profiler_without_errors(
 
 def test_capabilities_are_declared_not_guessed_from_errors():
     from jlce.backend import BackendConfig
-    from jlce.backends.dummy import DummyBackend
+    from jlce.backends.dummy.plugin import DummyBackend
 
     module = _doc_module("jlce_register_backends", "fixed_rule_plugin")
     fixed = module.FixedRuleBackend(BackendConfig(model="x"))

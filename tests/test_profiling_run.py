@@ -60,7 +60,7 @@ def test_stage_times_of_a_real_run_fit_in_its_wall_time(results):
 
 def test_kv_and_tokenizer_figures_match_the_model(results, tiny_model_dir):
     from jlce.backend import BackendConfig
-    from jlce.backends.transformers_backend import TransformersBackend
+    from jlce.backends.transformers.backend import TransformersBackend
 
     backend = TransformersBackend(BackendConfig(model=str(tiny_model_dir), dtype="float32", device="cpu"))
     try:

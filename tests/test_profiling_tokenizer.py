@@ -56,7 +56,7 @@ def japanese_texts() -> list[str]:
 @pytest.fixture(scope="module")
 def backend(tiny_model_dir):
     from jlce.backend import BackendConfig
-    from jlce.backends.transformers_backend import TransformersBackend
+    from jlce.backends.transformers.backend import TransformersBackend
 
     loaded = TransformersBackend(BackendConfig(model=str(tiny_model_dir), dtype="float32", device="cpu"))
     yield loaded

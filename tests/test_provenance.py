@@ -129,7 +129,7 @@ def test_task_identity_from_real_tasks():
 
 def test_model_block_from_a_real_backend(tiny_model_dir):
     from jlce.backend import BackendConfig
-    from jlce.backends.transformers_backend import TransformersBackend
+    from jlce.backends.transformers.backend import TransformersBackend
 
     backend = TransformersBackend(BackendConfig(model=str(tiny_model_dir), dtype="float32", device="cpu"))
     try:

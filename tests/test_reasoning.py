@@ -211,8 +211,8 @@ def test_run_option_takes_the_backends_former_arguments():
 
 
 def test_a_backend_built_directly_with_the_old_argument_says_where_it_went():
-    from jlce.backends.openai_options import parse_openai_options
-    from jlce.backends.vllm_options import parse_vllm_options
+    from jlce.backends.openai.options import parse_openai_options
+    from jlce.backends.vllm.options import parse_vllm_options
 
     for parse in (parse_openai_options, parse_vllm_options):
         with pytest.raises(UserError, match="reasoning is handled by the core.*--reasoning"):
@@ -220,7 +220,7 @@ def test_a_backend_built_directly_with_the_old_argument_says_where_it_went():
 
 
 def test_chat_answers_with_a_separate_reasoning_field():
-    from jlce.backends.openai_protocol import parse_generation
+    from jlce.backends.openai.protocol import parse_generation
 
     def answer(content, reasoning, finish="stop"):
         message = {"role": "assistant", "content": content, "reasoning_content": reasoning}

@@ -244,7 +244,7 @@ def r1_tiny_dir(tiny_model_dir, tmp_path_factory) -> Path:
 def _reference(model_dir: Path, prompts: list[str], budget: int) -> list:
     """What the model writes with no stop at all, by the same backend class."""
     from jlce.backend import BackendConfig
-    from jlce.backends.transformers_backend import TransformersBackend
+    from jlce.backends.transformers.backend import TransformersBackend
 
     backend = TransformersBackend(BackendConfig(model=str(model_dir), dtype="float32"))
     try:

@@ -303,7 +303,7 @@ def test_transformers_prefills_an_items_prompt_once_and_samples_match_one_by_one
     """k samples of items sharing a few-shot prefix: in one batch (the prompt prefilled once per
     item, its cache rows repeated) each sample equals the same request decoded alone."""
     from jlce.backend import BackendConfig
-    from jlce.backends.transformers_backend import TransformersBackend
+    from jlce.backends.transformers.backend import TransformersBackend
     from jlce.requests import GenerateRequest, GenerationParams
     from jlce.sampling import item_seed
 

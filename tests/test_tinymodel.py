@@ -106,7 +106,7 @@ def test_ensure_tiny_model_builds_once(tmp_path):
 
 
 def test_jlce_tiny_alias_resolves_to_cached_build():
-    from jlce.backends.hf_aliases import resolve_model_name
+    from jlce.backends.common.aliases import resolve_model_name
     from jlce.tinymodel import default_tiny_model_dir
 
     ref = resolve_model_name("jlce-tiny")

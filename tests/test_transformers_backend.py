@@ -16,8 +16,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from jlce.backend import BackendConfig  # noqa: E402
-from jlce.backends.hf_encoding import rolling_windows  # noqa: E402
-from jlce.backends.transformers_backend import TransformersBackend  # noqa: E402
+from jlce.backends.common.encoding import rolling_windows  # noqa: E402
+from jlce.backends.transformers.backend import TransformersBackend  # noqa: E402
 from jlce.errors import UserError  # noqa: E402
 from tolerances import assert_logprob_close  # noqa: E402
 from jlce.requests import (  # noqa: E402
@@ -419,7 +419,7 @@ def test_fingerprint_tracks_weights_and_dtype(tiny_model_dir, tmp_path, llama):
 
 
 def test_weight_hash_is_remembered(tmp_path):
-    from jlce.backends.hf_fingerprint import file_sha256
+    from jlce.backends.common.fingerprint import file_sha256
 
     target, cache = tmp_path / "w.bin", tmp_path / "hashes.json"
     target.write_bytes(b"first version")
@@ -447,7 +447,7 @@ def test_hub_snapshot_loads_offline_with_commit_and_lfs_hashes(tiny_model_dir, t
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(os.path.relpath(blob, link.parent))
     script = ("import json; from jlce.backend import BackendConfig; "
-              "from jlce.backends.transformers_backend import TransformersBackend; "
+              "from jlce.backends.transformers.backend import TransformersBackend; "
               "print(json.dumps(TransformersBackend(BackendConfig(model='jlce-test/tiny')).fingerprint()))")
     env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1",
            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
@@ -487,7 +487,7 @@ def test_chat_template_wraps_prompts(tiny_model_dir, reference):
 
 
 def test_chat_models_are_recognised_by_name():
-    from jlce.backends.chat import looks_like_chat_model
+    from jlce.backends.common.chat import looks_like_chat_model
 
     for name in ("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "deepseek-r1-distill-llama-8b", "google/gemma-2-9b-it",
                  "meta-llama/Llama-3.1-8B-Instruct", "/models/Qwen2.5-7B-Chat/", "llm-jp/llm-jp-3-13b-instruct3"):
@@ -510,7 +510,7 @@ def test_auto_batch_size_records_sizes(tiny_model_dir):
 
 
 def test_out_of_memory_halves_auto_batch_size():
-    from jlce.backends.hf_batching import BatchSizer, is_out_of_memory
+    from jlce.backends.common.batching import BatchSizer, is_out_of_memory
 
     try:
         torch.empty(1 << 60, dtype=torch.uint8)  # a real allocation failure
@@ -530,7 +530,7 @@ def test_out_of_memory_halves_auto_batch_size():
 OOM_SCRIPT = """
 import json, resource, sys
 from jlce.backend import BackendConfig
-from jlce.backends.transformers_backend import TransformersBackend
+from jlce.backends.transformers.backend import TransformersBackend
 from jlce.requests import LoglikelihoodRequest
 
 backend = TransformersBackend(BackendConfig(model=sys.argv[1], batch_size="auto", max_length=1024, options={"max_batch_size": 16}))
@@ -601,7 +601,7 @@ def test_cuda_without_gpu_is_a_user_error(tiny_model_dir):
 
 
 def test_aliases_resolve_to_hub_ids():
-    from jlce.backends.hf_aliases import ALIASES, resolve_model_name
+    from jlce.backends.common.aliases import ALIASES, resolve_model_name
 
     assert ALIASES["deepseek-r1-distill-qwen-1.5b"] == "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
     assert ALIASES["deepseek-r1-distill-llama-70b"] == "deepseek-ai/DeepSeek-R1-Distill-Llama-70B"
@@ -613,7 +613,7 @@ def test_aliases_resolve_to_hub_ids():
 
 
 def test_local_directories_resolve_to_absolute_paths(tmp_path, monkeypatch):
-    from jlce.backends.hf_aliases import resolve_model_name
+    from jlce.backends.common.aliases import resolve_model_name
 
     (tmp_path / "org" / "model").mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
@@ -627,7 +627,7 @@ def test_local_directories_resolve_to_absolute_paths(tmp_path, monkeypatch):
 
 
 def test_plugin_registers_a_lazy_backend():
-    from jlce.backends import transformers_plugin
+    from jlce.backends.transformers import plugin as transformers_plugin
     from jlce.plugin_manager import JLCEPluginManager
     from jlce.registry import build_registry
     from jlce.specs import resolve
@@ -635,12 +635,12 @@ def test_plugin_registers_a_lazy_backend():
     pm = JLCEPluginManager()  # JLCE's manager: it tells the registry which plugin registers
     pm.register(transformers_plugin, name="transformers")
     spec = build_registry(pm).get("backends", "transformers")
-    assert spec.factory == "jlce.backends.transformers_backend:TransformersBackend" and spec.plugin == "transformers"
+    assert spec.factory == "jlce.backends.transformers.backend:TransformersBackend" and spec.plugin == "transformers"
     assert resolve(spec.factory) is TransformersBackend
 
 
 def test_registering_the_backend_does_not_import_torch():
-    script = ("import sys, jlce.backends.transformers_plugin, jlce.backends.hf_aliases; "
+    script = ("import sys, jlce.backends.transformers.plugin, jlce.backends.common.aliases; "
               "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from jlce.backend import BackendConfig
-from jlce.backends.vllm_rocm import MI300X_ENV, apply_preset, rocm_record
+from jlce.backends.vllm.rocm import MI300X_ENV, apply_preset, rocm_record
 from jlce.errors import UserError
 from jlce.reasoning import ReasoningPolicy
 from jlce.requests import GenerateRequest, GenerationParams, LoglikelihoodRequest, RollingLoglikelihoodRequest
@@ -51,18 +51,18 @@ def test_registration_does_not_import_vllm():
     code = (
         "import sys, pluggy\n"
         "from jlce import hookspecs\n"
-        "import jlce.backends.vllm_plugin as plugin\n"
+        "import jlce.backends.vllm.plugin as plugin\n"
         "pm = pluggy.PluginManager('jlce'); pm.add_hookspecs(hookspecs); pm.register(plugin)\n"
         "specs = []\n"
         "pm.hook.jlce_register_backends(register=specs.append)\n"
         "print(specs[0].name, specs[0].factory, 'vllm' in sys.modules, 'torch' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["vllm", "jlce.backends.vllm_backend:VLLMBackend", "False", "False"]
+    assert out == ["vllm", "jlce.backends.vllm.backend:VLLMBackend", "False", "False"]
 
 
 def test_bad_options_fail_before_the_engine_starts(tiny_model_dir):
-    from jlce.backends.vllm_backend import VLLMBackend
+    from jlce.backends.vllm.backend import VLLMBackend
 
     with pytest.raises(UserError, match="unknown --backend-arg 'tensor_paralel_size'.*tensor_parallel_size"):
         VLLMBackend(BackendConfig(model=str(tiny_model_dir), options={"tensor_paralel_size": 2}))
@@ -97,7 +97,7 @@ def test_mi300x_preset_sets_amd_variables_and_keeps_the_users():
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir):
     pytest.importorskip("vllm")
-    from jlce.backends.vllm_backend import VLLMBackend
+    from jlce.backends.vllm.backend import VLLMBackend
 
     backend = VLLMBackend(BackendConfig(model=str(tiny_model_dir), dtype="float32", batch_size=4,
                                         options={"cpu_kvcache_space": 1}))
@@ -107,7 +107,7 @@ def engine(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def hf(tiny_model_dir):
-    from jlce.backends.transformers_backend import TransformersBackend
+    from jlce.backends.transformers.backend import TransformersBackend
 
     return TransformersBackend(BackendConfig(model=str(tiny_model_dir), dtype="float32", batch_size=8))
 

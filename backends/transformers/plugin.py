@@ -11,7 +11,7 @@ def jlce_register_backends(register):
     register(
         BackendSpec(
             name="transformers",
-            factory="jlce.backends.transformers_backend:TransformersBackend",
+            factory="jlce.backends.transformers.backend:TransformersBackend",
             description="Hugging Face transformers (AutoModelForCausalLM) on CPU, CUDA or ROCm; "
             "shared contexts are computed once (KV reuse)",
         )

@@ -11,7 +11,7 @@ def jlce_register_backends(register):
     register(
         BackendSpec(
             name="openai",
-            factory="jlce.backends.openai_backend:OpenAIBackend",
+            factory="jlce.backends.openai.backend:OpenAIBackend",
             description="OpenAI-compatible server (completions / chat completions; log-likelihoods via echo + logprobs); "
             "--backend-arg base_url=http://HOST:PORT/v1",
         )

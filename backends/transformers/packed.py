@@ -23,7 +23,7 @@ import inspect
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from jlce.backends.hf_scoring import (
+from jlce.backends.transformers.scoring import (
     ContextGroup,
     TokenScore,
     input_device,

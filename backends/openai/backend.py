@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from jlce.backend import Backend, BackendConfig, BatchOutput, UnsupportedRequest
-from jlce.backends.hf_batching import parse_batch_size
-from jlce.backends.hf_encoding import Encoder
-from jlce.backends.hf_fingerprint import combined_sha256, text_sha256, tokenizer_files
-from jlce.backends.openai_client import ApiClient, ApiRejected, RetryPolicy
-from jlce.backends.openai_options import parse_openai_options
-from jlce.backends.openai_protocol import (
+from jlce.backends.common.batching import parse_batch_size
+from jlce.backends.common.encoding import Encoder
+from jlce.backends.common.fingerprint import combined_sha256, text_sha256, tokenizer_files
+from jlce.backends.openai.client import ApiClient, ApiRejected, RetryPolicy
+from jlce.backends.openai.options import parse_openai_options
+from jlce.backends.openai.protocol import (
     ProtocolError,
     chat_body,
     completion_body,
@@ -34,7 +34,7 @@ from jlce.backends.openai_protocol import (
     score_text,
     score_tokens,
 )
-from jlce.backends.vllm_rolling import join_windows
+from jlce.backends.common.rolling import join_windows
 from jlce.budget import ENGINE, Truncation, fit_generation, fit_pair
 from jlce.errors import UserError
 from jlce.events import BatchEvent

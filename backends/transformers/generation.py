@@ -14,7 +14,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jlce.backends.hf_scoring import (
+from jlce.backends.transformers.scoring import (
     input_device,
     last_logits_kwargs,
     left_pad,

@@ -7,15 +7,15 @@ from collections.abc import Hashable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from jlce.backends.hf_aliases import resolve_model_name
-from jlce.backends.hf_batching import (
+from jlce.backends.common.aliases import resolve_model_name
+from jlce.backends.common.batching import (
     BatchSizer,
     is_out_of_memory,
     parse_batch_size,
     release_memory,
 )
-from jlce.backends.hf_encoding import Encoder
-from jlce.backends.hf_fingerprint import (
+from jlce.backends.common.encoding import Encoder
+from jlce.backends.common.fingerprint import (
     combined_sha256,
     hub_snapshot_dir,
     snapshot_commit,
@@ -23,8 +23,8 @@ from jlce.backends.hf_fingerprint import (
     tokenizer_files,
     weight_files,
 )
-from jlce.backends.hf_generation import GenerationRow, generate_batch
-from jlce.backends.hf_loading import (
+from jlce.backends.transformers.generation import GenerationRow, generate_batch
+from jlce.backends.common.loading import (
     kv_bytes_per_token,
     load_model_and_tokenizer,
     model_files_dir,
@@ -33,14 +33,14 @@ from jlce.backends.hf_loading import (
     pick_device,
     pick_dtype,
 )
-from jlce.backends.hf_packed import (
+from jlce.backends.transformers.packed import (
     row_order_key,
     score_packed,
     split_members,
     supports_packing,
 )
-from jlce.backends.hf_prefix import PrefixCluster, cluster_by_prefix
-from jlce.backends.hf_scoring import (
+from jlce.backends.transformers.prefix import PrefixCluster, cluster_by_prefix
+from jlce.backends.transformers.scoring import (
     ContextGroup,
     TokenScore,
     group_by_context,
@@ -49,7 +49,7 @@ from jlce.backends.hf_scoring import (
 )
 
 from jlce.backend import Backend, BackendConfig, BatchOutput
-from jlce.backends.chat import chat_template_wanted, render_chat
+from jlce.backends.common.chat import chat_template_wanted, render_chat
 from jlce.budget import FORWARD, Truncation, fit_generation, fit_pair
 from jlce.errors import UserError
 from jlce.events import BatchEvent
@@ -80,7 +80,7 @@ class TransformersBackend(Backend):
         self.ref = resolve_model_name(config.model)
         self.adapter = None
         if config.adapter:  # checked against the base weights before the model loads
-            from jlce.backends.lora import adapter_identity, check_adapter_fits
+            from jlce.backends.common.lora import adapter_identity, check_adapter_fits
 
             self.adapter = adapter_identity(config.adapter)
             check_adapter_fits(self.adapter, model_files_dir(self.ref, config.revision), config.model)
@@ -92,7 +92,7 @@ class TransformersBackend(Backend):
             trust_remote_code=config.trust_remote_code, options=self.options,
         )
         if self.adapter is not None:
-            from jlce.backends.lora import load_adapter
+            from jlce.backends.common.lora import load_adapter
 
             self.model = load_adapter(self.model, self.adapter.path, merge=config.merge_adapter)
         self.load_seconds = time.perf_counter() - started
@@ -153,7 +153,7 @@ class TransformersBackend(Backend):
         return text_sha256(backend.to_str()) if backend is not None else None
 
     def engine(self) -> dict[str, str]:
-        from jlce.backends.engine_versions import torch_engine
+        from jlce.backends.common.engine_versions import torch_engine
 
         return torch_engine(self.device, "transformers", *(("peft",) if self.config.adapter else ()))
 

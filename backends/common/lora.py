@@ -92,7 +92,7 @@ def adapter_weight_file(directory: Path) -> Path:
 
 def adapter_identity(path: str | Path) -> AdapterIdentity:
     """Read and hash a LoRA adapter. Raises `UserError` for anything that is not a peft LoRA adapter."""
-    from jlce.backends.hf_fingerprint import file_sha256
+    from jlce.backends.common.fingerprint import file_sha256
 
     directory = resolve_adapter_dir(str(path))
     config = _read_config(directory)
@@ -149,7 +149,7 @@ def check_adapter_fits(identity: AdapterIdentity, model_dir: Path | None, model_
     shape (out_features, in_features) equal to (rows of lora_B, columns of lora_A). Needs
     safetensors files on both sides; otherwise the check is left to the loader.
     """
-    from jlce.backends.hf_fingerprint import weight_files
+    from jlce.backends.common.fingerprint import weight_files
 
     adapter_file = adapter_weight_file(Path(identity.path))
     if model_dir is None or adapter_file.suffix != ".safetensors":

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from jlce.backends.hf_scoring import ContextGroup
+from jlce.backends.transformers.scoring import ContextGroup
 
 # A shared prefix shorter than this is not worth its own forward pass and cache copies.
 MIN_SHARED_PREFIX = 16

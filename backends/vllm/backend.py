@@ -23,17 +23,17 @@ from types import SimpleNamespace
 from typing import Any
 
 from jlce.backend import Backend, BackendConfig, BatchOutput
-from jlce.backends.hf_aliases import resolve_model_name
-from jlce.backends.hf_batching import parse_batch_size
-from jlce.backends.hf_encoding import Encoder
-from jlce.backends.hf_fingerprint import combined_sha256, snapshot_commit, text_sha256, tokenizer_files, weight_files
-from jlce.backends.hf_loading import DTYPES, kv_bytes_per_token, model_files_dir
-from jlce.backends.lora import AdapterIdentity, adapter_identity, check_adapter_fits
-from jlce.backends.vllm_engine import EngineRunner, continuation_score, engine_gauge
-from jlce.backends.vllm_options import parse_vllm_options
-from jlce.backends.vllm_rocm import apply_preset, hip_version, rocm_record
-from jlce.backends.vllm_rolling import join_windows
-from jlce.backends.chat import chat_template_wanted, render_chat
+from jlce.backends.common.aliases import resolve_model_name
+from jlce.backends.common.batching import parse_batch_size
+from jlce.backends.common.encoding import Encoder
+from jlce.backends.common.fingerprint import combined_sha256, snapshot_commit, text_sha256, tokenizer_files, weight_files
+from jlce.backends.common.loading import DTYPES, kv_bytes_per_token, model_files_dir
+from jlce.backends.common.lora import AdapterIdentity, adapter_identity, check_adapter_fits
+from jlce.backends.vllm.engine import EngineRunner, continuation_score, engine_gauge
+from jlce.backends.vllm.options import parse_vllm_options
+from jlce.backends.vllm.rocm import apply_preset, hip_version, rocm_record
+from jlce.backends.common.rolling import join_windows
+from jlce.backends.common.chat import chat_template_wanted, render_chat
 from jlce.budget import ENGINE, Truncation, fit_generation, fit_pair
 from jlce.errors import UserError, did_you_mean
 from jlce.events import BatchEvent
@@ -212,7 +212,7 @@ class VLLMBackend(Backend):
         return self.llm.llm_engine.model_config.hf_config.to_dict()
 
     def engine(self) -> dict[str, str]:
-        from jlce.backends.engine_versions import torch_engine
+        from jlce.backends.common.engine_versions import torch_engine
 
         build = "cpu" if self.cpu else ("rocm" if self.hip else "cuda")
         return {**torch_engine(build), "vllm": self.vllm_version, "vllm_build": build}

@@ -1,5 +1,5 @@
 """Moved to the core: `jlce.reasoning` is the one implementation of reasoning handling, used by
-every backend. This module only re-exports it for code that imported `jlce.backends.reasoning`."""
+every backend. This module only re-exports it for code that imported `jlce.backends.common.reasoning`."""
 
 from jlce.reasoning import (  # noqa: F401
     DEFAULT_REASONING_TOKENS,

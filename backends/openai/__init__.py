@@ -1,0 +1,1 @@
+"""The `openai` backend: any OpenAI-compatible server (completions and chat completions)."""

@@ -1,0 +1,1 @@
+"""The `transformers` backend: Hugging Face AutoModelForCausalLM on CPU, CUDA or ROCm."""

@@ -11,6 +11,7 @@ from typing import Any
 from jlce.errors import UserError
 from jlce.events import BatchEvent
 from jlce.requests import (
+    ChatRequest,
     GenerateRequest,
     LoglikelihoodRequest,
     RollingLoglikelihoodRequest,
@@ -28,6 +29,7 @@ class Capability(str, Enum):
 
     LOGLIKELIHOOD_ROLLING = "loglikelihood_rolling"  # whole-text log-likelihood (perplexity tasks)
     COUNT_TOKENS = "count_tokens"  # token counts by the model's tokenizer (tokenizer_stats, throughput)
+    GENERATE_CHAT = "generate_chat"  # multi-turn conversations (jlce.multiturn: judged tasks such as MT-Bench)
 
 
 def supports(backend: Any, capability: Capability | str) -> bool:
@@ -44,7 +46,11 @@ class UnsupportedRequest(UserError):
 
 @dataclass(frozen=True)
 class BackendConfig:
-    """Model settings from the command line. `options` holds backend-specific `--backend-arg k=v` pairs."""
+    """Model settings from the run options (`jlce.runconfig.RunOptions.backend_config()` builds it
+    from the fields marked `ToBackend`; each field here has the same name there). `options`: the
+    `--backend-arg` pairs, parsed by the backend's options model when its `BackendSpec` declares one
+    (a backend reads it with `jlce.backendargs.backend_options(MyOptions, config.options, name)`),
+    else the pairs as given (text from the command line)."""
 
     model: str
     revision: str | None = None
@@ -57,7 +63,7 @@ class BackendConfig:
     chat_template: bool | None = None  # None: the backend decides (on for chat/reasoning models)
     trust_remote_code: bool = False
     seed: int = 1234
-    options: dict[str, Any] = field(default_factory=dict)
+    options: Any = field(default_factory=dict)  # the backend's options model, or a dict of pairs
 
 
 class Backend(ABC):
@@ -109,6 +115,11 @@ class Backend(ABC):
 
     @abstractmethod
     def generate_until(self, requests: Sequence[GenerateRequest]) -> Iterator[BatchOutput]: ...
+
+    def generate_chat(self, requests: Sequence[ChatRequest]) -> Iterator[BatchOutput]:
+        """Answer conversations (`ChatRequest`: messages rendered by the model's chat template, or
+        sent to a server's chat API) with `ChatResult`s. Optional (`Capability.GENERATE_CHAT`)."""
+        raise UnsupportedRequest(f"backend '{self.name}' does not support multi-turn chat requests (generate_chat)")
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Token counts by the model's own tokenizer (for throughput and tokenizer statistics).

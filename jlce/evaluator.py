@@ -26,6 +26,7 @@ from jlce.plugins.provenance import ProvenanceRecorder
 from jlce.pluginargs import check_task_arguments
 from jlce.progress import Progress
 from jlce.reasoning import ReasoningPolicy, finish_answers, reasoning_summary, resolve_policy, sent_request, task_reasoning_budget
+from jlce import multiturn
 from jlce.registry import get_registry
 from jlce.requests import Request
 from jlce.results import ResultsWriter
@@ -131,7 +132,7 @@ class Evaluator:
             task_results: dict[str, Any] = {}
             for task in tasks:
                 with self.stage("scoring", task.name):
-                    scores = score_task(task, answers[task.name])
+                    scores = (multiturn.score_chat if multiturn.is_chat_task(task) else score_task)(task, answers[task.name])
                     cuts = _record_truncation(scores.samples, answers[task.name])
                 with self.stage("writing", task.name):
                     writer.write_samples(task.name, scores.samples)
@@ -153,6 +154,8 @@ class Evaluator:
             self.provenance.close()
             self.progress.stop()
             if self.cache is not None:
+                if multiturn.is_chat_task(task):
+                    task_results[task.name]["multiturn"] = multiturn.task_summary(task, answers[task.name], self)
                 self.cache.close()
             if backend is not None and backend is not self.given_backend:
                 backend.close()
@@ -255,6 +258,8 @@ class Evaluator:
                         for inst, inst_slots in zip(task.instances, slots[task.name])]
             for task in tasks
         }
+        chats = [task for task in tasks if multiturn.is_chat_task(task)]  # asked turn by turn (jlce.multiturn)
+        tasks = [task for task in tasks if not multiturn.is_chat_task(task)]
         finish_answers(policy, tasks, answers, backend.count_tokens)  # the task's stops, on the answer part only
         return answers
 
@@ -271,6 +276,7 @@ class Evaluator:
         summary = task_truncation(cuts)
         message = warning_text(task, summary)
         if message and self.options.truncation == "warn":
+        answers.update(multiturn.answer_chats(self, chats, backend, model_hash, policy))
             print(f"jlce: warning: {message}", file=sys.stderr)
         return summary
 
@@ -279,7 +285,9 @@ class Evaluator:
             return None
         return RequestCache(self.options.cache_path or cache_dir() / "requests.sqlite", policy=self.options.cache_policy)
 
-    def _serve(self, kind: str, requests: list[Request], backend: Backend, cache: RequestCache | None, model_hash: str) -> dict[int, Any]:
+    def _serve(self, kind: str, requests: list[Request], backend: Backend, cache: RequestCache | None, model_hash: str,
+               bar: Any = None) -> dict[int, Any]:
+        """`bar`: a progress bar to advance (multi-turn tasks: one bar over all turns)."""
         answers: dict[int, Any] = cache.get_many(model_hash, requests) if cache is not None else {}
         self.truncation_guard.check(kind, answers.items())
         hits = len(answers)
@@ -288,7 +296,7 @@ class Evaluator:
         if not todo:
             return answers
         method = getattr(backend, kind)
-        bar = self.progress.add(f"{kind} ({hits} cached)", total=len(todo))
+        bar = self.progress.add(f"{kind} ({hits} cached)", total=len(todo)) if bar is None else bar
         with self.stage(f"inference:{kind}"):
             try:
                 for pairs, event in method([requests[i] for i in todo]):

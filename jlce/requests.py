@@ -1,4 +1,4 @@
-"""The three request kinds a backend serves, and their answers. Frozen, hashable, JSON-able."""
+"""The request kinds a backend serves, and their answers. Frozen, hashable, JSON-able."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Literal, Union
 
 from jlce.budget import Truncation
 
-RequestKind = Literal["loglikelihood", "loglikelihood_rolling", "generate_until"]
+RequestKind = Literal["loglikelihood", "loglikelihood_rolling", "generate_until", "generate_chat"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,35 @@ class GenerateRequest:
     kind: RequestKind = field(default="generate_until", init=False)
 
 
-Request = Union[LoglikelihoodRequest, RollingLoglikelihoodRequest, GenerateRequest]
+@dataclass(frozen=True)
+class ChatRequest:
+    """One turn of a conversation (jlce.multiturn): the user's turns 1..k, the model's own answers
+    to turns 1..k-1 (one fewer), an optional system message. Every field is part of the cache
+    key, so each turn of each conversation is its own cache entry."""
+
+    turns: tuple[str, ...]
+    answers: tuple[str, ...] = ()
+    system: str | None = None
+    params: GenerationParams = GenerationParams()
+    kind: RequestKind = field(default="generate_chat", init=False)
+
+    def __post_init__(self) -> None:
+        if not self.turns or len(self.answers) != len(self.turns) - 1:
+            raise ValueError(f"a chat request needs k >= 1 user turns and k - 1 answers, not {len(self.turns)} "
+                             f"and {len(self.answers)}")
+
+    def messages(self) -> list[dict[str, str]]:
+        """The conversation as chat messages: system (when given), then user and assistant in turn,
+        ending with the user's last turn."""
+        out = [{"role": "system", "content": self.system}] if self.system else []
+        for k, turn in enumerate(self.turns):
+            out.append({"role": "user", "content": turn})
+            if k < len(self.answers):
+                out.append({"role": "assistant", "content": self.answers[k]})
+        return out
+
+
+Request = Union[LoglikelihoodRequest, RollingLoglikelihoodRequest, GenerateRequest, ChatRequest]
 
 
 @dataclass(frozen=True)
@@ -80,12 +108,22 @@ class GenerateResult:
     reasoning: dict | None = None
 
 
+@dataclass(frozen=True)
+class ChatResult(GenerateResult):
+    """A generation that answers a `ChatRequest`. `prompt`: what the model saw (the chat
+    template's output; for a server's chat API, the messages as JSON). `answer` is set by the
+    core (jlce.multiturn): the text after the reasoning, stripped, as the next turn receives it."""
+
+    prompt: str | None = None
+
+
 Result = Union[LoglikelihoodResult, GenerateResult]
 
 RESULT_TYPES: dict[str, type] = {
     "loglikelihood": LoglikelihoodResult,
     "loglikelihood_rolling": LoglikelihoodResult,
     "generate_until": GenerateResult,
+    "generate_chat": ChatResult,
 }
 
 

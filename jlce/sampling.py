@@ -123,7 +123,7 @@ def task_sampling(task: Any, options: Any, preset: Any) -> TaskSampling:
         return TaskSampling(seed=options.seed, sources=(("decoding", "task"),))
     sampling = resolve_sampling(task.config, options.seed, cli_overrides(options),
                                 preset.settings if preset is not None else Overrides())
-    generative = task.config.output_type == "generate_until" or (
+    generative = task.config.output_type in ("generate_until", "generate_chat") or (
         task.config.output_type == "multiple_choice" and sampling.mc_mode == "generate")
     if not generative:
         sampling = replace(sampling, repeats=1, temperature=0.0, top_p=1.0)

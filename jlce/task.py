@@ -189,6 +189,10 @@ class Task:
             where = f"task '{self.name}', {files} (split '{split}'), item {i} (0-based)"
             try:
                 self._gold(docs[i], t, self._choices(docs[i], t))
+        if c.output_type == "generate_chat":  # a conversation, asked turn by turn
+            from jlce.multiturn import chat_instance
+
+            return chat_instance(self, doc_id, doc, t)
             except ItemDataError as error:
                 template = t["gold"] if error.key == "gold" else None
                 if error.key.startswith("choices."):

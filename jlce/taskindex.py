@@ -15,6 +15,8 @@ from jlce.errors import ConfigError, UserError, did_you_mean
 
 _HEADER = re.compile(r"^(task|group|category):[ \t]*['\"]?([^'\"#\n]*?)['\"]?[ \t]*(?:#.*)?$", re.MULTILINE)
 ALL = "all"
+# Tasks that `all` leaves out: judged tasks need a judge model and run only when named (or by group).
+NOT_IN_ALL = ("judged",)
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class TaskIndex:
         return sorted(self.tasks) + sorted(self.groups) + [ALL]
 
     def resolve(self, spec: str | Iterable[str]) -> list[str]:
-        """Task names for 'a,b', a group, or 'all', in a stable order without duplicates."""
+        """Task names for 'a,b', a group, or 'all' (every task but the judged ones), in a stable order without duplicates."""
         items = [part.strip() for part in spec.split(",")] if isinstance(spec, str) else list(spec)
         names: list[str] = []
         for item in items:
@@ -75,7 +77,7 @@ class TaskIndex:
 
     def _expand(self, name: str, trail: tuple[str, ...]) -> list[str]:
         if name == ALL:
-            return sorted(self.tasks)
+            return sorted(n for n, entry in self.tasks.items() if entry.category not in NOT_IN_ALL)
         if name in self.tasks:
             return [name]
         if name in self.groups:

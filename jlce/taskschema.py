@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from jlce.paths import path_problem
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
-OutputType = Literal["multiple_choice", "loglikelihood", "loglikelihood_rolling", "generate_until"]
+OutputType = Literal["multiple_choice", "loglikelihood", "loglikelihood_rolling", "generate_until", "generate_chat"]
 MAX_FEWSHOT = 64
 
 
@@ -153,6 +153,32 @@ class GenerationConfig(Strict):
     reasoning_max_new_tokens: int | None = Field(default=None, ge=1, le=131072)
 
 
+class ChatConfig(Strict):
+    """A multi-turn task (`output_type: generate_chat`, jlce.multiturn): the document field holding
+    the list of user turns, asked one after another with the model's own earlier answers.
+    `temperature_field` + `temperatures`: a per-item temperature looked up by that field's value
+    (FastChat's per-category temperatures), `generation.temperature` for values not listed; a
+    temperature given on the command line or by a preset applies to every item instead."""
+
+    turns_field: str = "turns"
+    temperature_field: str | None = None
+    temperatures: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("temperatures")
+    @classmethod
+    def _temperatures(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, temperature in value.items():
+            if not 0.0 <= temperature <= 10.0:
+                raise ValueError(f"temperature of '{key}' must be between 0 and 10, not {temperature}")
+        return value
+
+    @model_validator(mode="after")
+    def _field_named(self) -> ChatConfig:
+        if self.temperatures and self.temperature_field is None:
+            raise ValueError("'temperatures' needs 'temperature_field' (the document field they are looked up by)")
+        return self
+
+
 class MCGenerateConfig(Strict):
     """How a multiple-choice task is asked generatively (`mc_mode: generate`): the prompt lists
     the choices with labels (Jinja over the document plus `prompt`, `options`, `labels`,
@@ -229,3 +255,4 @@ class GroupConfig(Strict):
     tasks: list[str] = Field(min_length=1)
     description: str = ""
     version: str = "1"
+    chat: ChatConfig | None = None  # generate_chat only (default: turns in the field `turns`)

@@ -307,7 +307,7 @@ def test_capabilities_are_declared_not_guessed_from_errors():
     fixed = module.FixedRuleBackend(BackendConfig(model="x"))
     dummy = DummyBackend(BackendConfig(model="x"))
     assert fixed.capabilities == frozenset()
-    assert dummy.capabilities == {Capability.COUNT_TOKENS, Capability.LOGLIKELIHOOD_ROLLING}
+    assert dummy.capabilities == {Capability.COUNT_TOKENS, Capability.LOGLIKELIHOOD_ROLLING, Capability.GENERATE_CHAT}
     assert supports(dummy, "count_tokens") and not supports(fixed, Capability.COUNT_TOKENS)
 
 

@@ -30,3 +30,19 @@ def chat_template_wanted(tokenizer: Any, requested: bool | None, model: str, tar
 def render_chat(tokenizer: Any, text: str) -> str:
     """The prompt as one user turn, followed by the assistant's generation prompt."""
     return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
+
+
+def render_messages(tokenizer: Any, messages: list[dict[str, str]], model: str) -> str:
+    """A conversation (jlce.multiturn) rendered by the tokenizer's chat template, ending with the
+    assistant's generation prompt. A conversation is always rendered this way (`--chat-template`
+    governs single-turn prompts only); a tokenizer without a template is refused, since any
+    made-up transcript format would be a prompt the model was never trained on."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise UserError(f"multi-turn tasks need a chat template, and the tokenizer of '{model}' has none: use a "
+                        "tokenizer that has one (--backend-arg tokenizer=PATH_OR_ID), or serve the model behind an "
+                        "OpenAI-compatible server with a chat template (--backend openai)")
+    try:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    except Exception as error:  # jinja's TemplateError: e.g. a template that refuses a system message
+        raise UserError(f"the chat template of '{model}' cannot render this conversation "
+                        f"({', '.join(m['role'] for m in messages)}): {type(error).__name__}: {error}") from error

@@ -7,6 +7,9 @@ nothing about any model (results.json records `backend: dummy`). One "token" is 
 - `loglikelihood_rolling`: minus the number of characters of the text;
 - `generate_until`: the text of `--backend-arg reply=TEXT` (default empty), cut at the first stop
   sequence and at `max_new_tokens` characters;
+- `generate_chat` (multi-turn tasks): the same reply with the turn number put in for `{turn}`
+  (e.g. `reply="answer {turn}"`); the recorded prompt is the conversation, one `role: content`
+  line per message;
 - `count_tokens`: characters.
 
 The model name is recorded but not read.
@@ -23,6 +26,8 @@ from jlce.errors import UserError
 from jlce.events import BatchEvent
 from jlce.plugin_manager import hookimpl
 from jlce.requests import (
+    ChatRequest,
+    ChatResult,
     GenerateRequest,
     GenerateResult,
     LoglikelihoodRequest,
@@ -74,16 +79,28 @@ class DummyBackend(Backend):
                              lambda batch, _: (sum(len(r.text) for _, r in batch), 0))
 
     def _generate(self, request: GenerateRequest) -> GenerateResult:
-        text = self.reply
-        for stop in request.params.until:
+        return self._reply(self.reply, request.params)
+
+    def _reply(self, text: str, params: Any) -> GenerateResult:
+        for stop in params.until:
             if stop and stop in text:
                 text = text[:text.index(stop)]
-        finish = "length" if len(text) > request.params.max_new_tokens else "stop"
-        text = text[:request.params.max_new_tokens]
+        finish = "length" if len(text) > params.max_new_tokens else "stop"
+        text = text[:params.max_new_tokens]
         return GenerateResult(text, len(text), finish)
 
     def generate_until(self, requests: Sequence[GenerateRequest]) -> Iterator[BatchOutput]:
         return self._batches(requests, "generate_until", self._generate,
+    def _chat(self, request: ChatRequest) -> ChatResult:
+        reply = self._reply(self.reply.replace("{turn}", str(len(request.turns))), request.params)
+        text = reply.text
+        prompt = "\n".join(f"{m['role']}: {m['content']}" for m in request.messages())
+        return ChatResult(text, len(text), reply.finish_reason, prompt=prompt)
+
+    def generate_chat(self, requests: Sequence[ChatRequest]) -> Iterator[BatchOutput]:
+        return self._batches(requests, "generate_chat", self._chat,
+                             lambda batch, answers: (sum(len(a.prompt or "") for _, a in answers), sum(a.n_tokens for _, a in answers)))
+
                              lambda batch, answers: (sum(len(r.context) for _, r in batch), sum(a.n_tokens for _, a in answers)))
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from jlce.paths import path_problem
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
-OutputType = Literal["multiple_choice", "loglikelihood", "loglikelihood_rolling", "generate_until", "generate_chat"]
+OutputType = Literal["multiple_choice", "loglikelihood", "loglikelihood_rolling", "generate_until"]
 MAX_FEWSHOT = 64
 
 
@@ -153,32 +153,6 @@ class GenerationConfig(Strict):
     reasoning_max_new_tokens: int | None = Field(default=None, ge=1, le=131072)
 
 
-class ChatConfig(Strict):
-    """A multi-turn task (`output_type: generate_chat`, jlce.multiturn): the document field holding
-    the list of user turns, asked one after another with the model's own earlier answers.
-    `temperature_field` + `temperatures`: a per-item temperature looked up by that field's value
-    (FastChat's per-category temperatures), `generation.temperature` for values not listed; a
-    temperature given on the command line or by a preset applies to every item instead."""
-
-    turns_field: str = "turns"
-    temperature_field: str | None = None
-    temperatures: dict[str, float] = Field(default_factory=dict)
-
-    @field_validator("temperatures")
-    @classmethod
-    def _temperatures(cls, value: dict[str, float]) -> dict[str, float]:
-        for key, temperature in value.items():
-            if not 0.0 <= temperature <= 10.0:
-                raise ValueError(f"temperature of '{key}' must be between 0 and 10, not {temperature}")
-        return value
-
-    @model_validator(mode="after")
-    def _field_named(self) -> ChatConfig:
-        if self.temperatures and self.temperature_field is None:
-            raise ValueError("'temperatures' needs 'temperature_field' (the document field they are looked up by)")
-        return self
-
-
 class MCGenerateConfig(Strict):
     """How a multiple-choice task is asked generatively (`mc_mode: generate`): the prompt lists
     the choices with labels (Jinja over the document plus `prompt`, `options`, `labels`,
@@ -188,6 +162,75 @@ class MCGenerateConfig(Strict):
     template: str | None = None  # default: jlce.mcgen.DEFAULT_TEMPLATE
     until: list[str] = Field(default_factory=lambda: ["\n\n"])
     max_new_tokens: int = Field(default=32, ge=1, le=131072)
+
+
+JudgePromptKey = Literal["single", "single_reference", "single_turn2", "single_reference_turn2",
+                         "pairwise", "pairwise_reference", "pairwise_turn2", "pairwise_reference_turn2"]
+DEFAULT_RATING_PATTERNS = (r"\[\[\s*(\d+(?:\.\d+)?)\s*\]\]", r"\[\[?\s*(\d+(?:\.\d+)?)\s*\]\]?",
+                           r"(?i)\[\[\s*(?:評価|rating)\s*\]\]\s*[:：]?\s*(\d+(?:\.\d+)?)")  # = jlce.judge.parse
+
+
+class JudgePrompt(Strict):
+    """One judge prompt: the prompt named `name` in a FastChat judge-prompt file (`sources` key)."""
+
+    source: str
+    name: str
+
+
+class JudgeConfig(Strict):
+    """How a judged task's answers are rated by a judge model (jlce.judge.stage). Prompts come
+    from FastChat judge-prompt JSONL files, pinned like data (`url` + sha256, or a `path` inside
+    the task's folder); their `{placeholders}` are filled through the sandboxed Jinja."""
+
+    sources: dict[str, FileSource] = Field(min_length=1)
+    prompts: dict[JudgePromptKey, JudgePrompt]
+    references: FileSource | None = None  # FastChat answer file of reference answers, by question id
+    fixture_references: str | None = None  # the same for the fixture questions (`--data fixture`), beside the task
+    reference_categories: list[str] = Field(default_factory=list)
+    scale: tuple[float, float] = (1.0, 10.0)
+    patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_RATING_PATTERNS))  # regexes, group 1: the rating
+    id_field: str = "question_id"
+    turns_field: str = "turns"
+    category_field: str = "category"
+    temperature: float = Field(default=0.0, ge=0.0, le=10.0)
+    retry_temperature: float = Field(default=0.7, ge=0.0, le=10.0)  # the one retry of an unparseable judgment
+    max_new_tokens: int = Field(default=2048, ge=1, le=131072)
+
+    @field_validator("fixture_references")
+    @classmethod
+    def _fixture_path(cls, value: str | None) -> str | None:
+        problem = path_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(f"must be a relative path inside the task's directory: {problem}")
+        return value
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                groups = re.compile(pattern).groups
+            except re.error as error:
+                raise ValueError(f"pattern {pattern!r} is not a regular expression: {error}") from None
+            if groups != 1:
+                raise ValueError(f"pattern {pattern!r} must have exactly one group (the rating), it has {groups}")
+        if not value:
+            raise ValueError("give at least one pattern")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JudgeConfig:
+        low, high = self.scale
+        if not low < high:
+            raise ValueError(f"scale [{low}, {high}] must go from low to high")
+        for key, prompt in self.prompts.items():
+            if prompt.source not in self.sources:
+                raise ValueError(f"prompts.{key}.source '{prompt.source}' is not among sources {sorted(self.sources)}")
+        if "single" not in self.prompts:
+            raise ValueError("prompts needs 'single' (the single-answer rating prompt)")
+        if self.reference_categories and self.references is None:
+            raise ValueError("reference_categories needs 'references' (a FastChat answer file of reference answers)")
+        return self
 
 
 class TaskConfig(Strict):
@@ -219,8 +262,9 @@ class TaskConfig(Strict):
     mc_generate: MCGenerateConfig = Field(default_factory=MCGenerateConfig)
 
     filters: list[NamedCall] = Field(default_factory=list)
-    metrics: list[MetricRef] = Field(min_length=1)
+    metrics: list[MetricRef] = Field(default_factory=list)  # at least one, unless the task is judged
     primary_metric: str | None = None
+    judge: JudgeConfig | None = None  # a judged task: its answers are rated by a judge model
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskConfig:
@@ -241,13 +285,17 @@ class TaskConfig(Strict):
         if labels is not None and self.choices is not None and len(labels) < len(self.choices):
             raise ValueError(f"mc_generate.labels has {len(labels)} labels for {len(self.choices)} choices")
         names = [metric.name for metric in self.metrics]
+        if not names and self.judge is None:
+            raise ValueError("metrics: give at least one metric (or a 'judge' block)")
+        if self.judge is not None:
+            names.append("judge_score")
         if self.primary_metric is not None and self.primary_metric not in names:
             raise ValueError(f"primary_metric '{self.primary_metric}' is not among metrics {names}")
         return self
 
     @property
     def headline_metric(self) -> str:
-        return self.primary_metric or self.metrics[0].name
+        return self.primary_metric or ("judge_score" if self.judge is not None else self.metrics[0].name)
 
 
 class GroupConfig(Strict):
@@ -255,4 +303,3 @@ class GroupConfig(Strict):
     tasks: list[str] = Field(min_length=1)
     description: str = ""
     version: str = "1"
-    chat: ChatConfig | None = None  # generate_chat only (default: turns in the field `turns`)

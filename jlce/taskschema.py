@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from jlce.paths import path_problem
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
-OutputType = Literal["multiple_choice", "loglikelihood", "loglikelihood_rolling", "generate_until"]
+OutputType = Literal["multiple_choice", "loglikelihood", "loglikelihood_rolling", "generate_until", "generate_chat"]
 MAX_FEWSHOT = 64
 
 
@@ -153,6 +153,32 @@ class GenerationConfig(Strict):
     reasoning_max_new_tokens: int | None = Field(default=None, ge=1, le=131072)
 
 
+class ChatConfig(Strict):
+    """A multi-turn task (`output_type: generate_chat`, jlce.multiturn): the document field holding
+    the list of user turns, asked one after another with the model's own earlier answers.
+    `temperature_field` + `temperatures`: a per-item temperature looked up by that field's value
+    (FastChat's per-category temperatures), `generation.temperature` for values not listed; a
+    temperature given on the command line or by a preset applies to every item instead."""
+
+    turns_field: str = "turns"
+    temperature_field: str | None = None
+    temperatures: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("temperatures")
+    @classmethod
+    def _temperatures(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, temperature in value.items():
+            if not 0.0 <= temperature <= 10.0:
+                raise ValueError(f"temperature of '{key}' must be between 0 and 10, not {temperature}")
+        return value
+
+    @model_validator(mode="after")
+    def _field_named(self) -> ChatConfig:
+        if self.temperatures and self.temperature_field is None:
+            raise ValueError("'temperatures' needs 'temperature_field' (the document field they are looked up by)")
+        return self
+
+
 class MCGenerateConfig(Strict):
     """How a multiple-choice task is asked generatively (`mc_mode: generate`): the prompt lists
     the choices with labels (Jinja over the document plus `prompt`, `options`, `labels`,
@@ -260,6 +286,7 @@ class TaskConfig(Strict):
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     mc_mode: Literal["loglikelihood", "generate"] = "loglikelihood"  # multiple_choice only
     mc_generate: MCGenerateConfig = Field(default_factory=MCGenerateConfig)
+    chat: ChatConfig | None = None  # generate_chat only (default: turns in the field `turns`)
 
     filters: list[NamedCall] = Field(default_factory=list)
     metrics: list[MetricRef] = Field(default_factory=list)  # at least one, unless the task is judged
@@ -285,7 +312,12 @@ class TaskConfig(Strict):
         if labels is not None and self.choices is not None and len(labels) < len(self.choices):
             raise ValueError(f"mc_generate.labels has {len(labels)} labels for {len(self.choices)} choices")
         names = [metric.name for metric in self.metrics]
-        if not names and self.judge is None:
+        if self.output_type == "generate_chat":
+            if self.fewshot is not None or self.mc_generate.labels or self.choices or self.choices_field:
+                raise ValueError("generate_chat tasks take no few-shot examples or choices")
+        elif self.chat is not None:
+            raise ValueError("'chat' applies to generate_chat tasks only")
+        if not names and self.judge is None and self.output_type != "generate_chat":  # a chat task may only record answers
             raise ValueError("metrics: give at least one metric (or a 'judge' block)")
         if self.judge is not None:
             names.append("judge_score")
@@ -294,8 +326,10 @@ class TaskConfig(Strict):
         return self
 
     @property
-    def headline_metric(self) -> str:
-        return self.primary_metric or ("judge_score" if self.judge is not None else self.metrics[0].name)
+    def headline_metric(self) -> str | None:
+        if self.primary_metric or self.judge is not None:
+            return self.primary_metric or "judge_score"
+        return self.metrics[0].name if self.metrics else None  # a chat task recording answers only
 
 
 class GroupConfig(Strict):

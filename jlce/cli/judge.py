@@ -75,4 +75,18 @@ def judge_import(judgments: Path, output: Path, questions: Path | None) -> None:
             click.echo(str(run))
 
 
-COMMANDS = (judge_scores, judge_agreement, judge_import)
+@click.command("judge-export")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--task", help="The judged task to export (needed when the run has several).")
+def judge_export(run_dir: Path, out_dir: Path, task: str | None) -> None:
+    """A judged (or multi-turn) JLCE run as FastChat files: OUT_DIR/model_answer/<model>.jsonl and
+    OUT_DIR/model_judgment/<judge>_single.jsonl (or _pair.jsonl)."""
+    with fail_cleanly():
+        from jlce.judge.export import export_run
+
+        for path in export_run(run_dir, out_dir, task):
+            click.echo(str(path))
+
+
+COMMANDS = (judge_scores, judge_agreement, judge_import, judge_export)

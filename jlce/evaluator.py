@@ -25,8 +25,8 @@ from jlce.plugin_manager import get_plugin_manager, notify
 from jlce.plugins.provenance import ProvenanceRecorder
 from jlce.pluginargs import check_task_arguments
 from jlce.progress import Progress
-from jlce.reasoning import ReasoningPolicy, finish_answers, reasoning_summary, resolve_policy, sent_request, task_reasoning_budget
 from jlce import multiturn
+from jlce.reasoning import ReasoningPolicy, finish_answers, reasoning_summary, resolve_policy, sent_request, task_reasoning_budget
 from jlce.registry import get_registry
 from jlce.requests import Request
 from jlce.results import ResultsWriter
@@ -139,6 +139,8 @@ class Evaluator:
                 task_results[task.name] = _task_entry(task, scores.metrics)
                 task_results[task.name]["truncation"] = self._truncation_summary(task.name, cuts)
                 task_results[task.name]["sampling"] = {**task.sampling.to_dict(), **scores.sampling}
+                if multiturn.is_chat_task(task):
+                    task_results[task.name]["multiturn"] = multiturn.task_summary(task, answers[task.name], self)
                 if self.reasoning.enabled:  # what thinking cost on this task
                     task_results[task.name]["reasoning"] = reasoning_summary([a for inst in answers[task.name] for a in inst])
             contributions = run_end_contributions(self.pm, self.run)
@@ -154,8 +156,6 @@ class Evaluator:
             self.provenance.close()
             self.progress.stop()
             if self.cache is not None:
-                if multiturn.is_chat_task(task):
-                    task_results[task.name]["multiturn"] = multiturn.task_summary(task, answers[task.name], self)
                 self.cache.close()
             if backend is not None and backend is not self.given_backend:
                 backend.close()
@@ -243,6 +243,8 @@ class Evaluator:
         pools: dict[str, _Pool] = {kind: _Pool() for kind in KIND_ORDER}
         self.reasoning = policy = resolve_policy(self.options.reasoning, self.options.reasoning_max_new_tokens,
                                                  self.options.model, *backend.model_names())
+        chats = [task for task in tasks if multiturn.is_chat_task(task)]  # asked turn by turn (jlce.multiturn)
+        tasks = [task for task in tasks if not multiturn.is_chat_task(task)]
         with self.stage("build_requests"):  # with reasoning on, generations go without stops and with a raised budget
             slots = {task.name: [[pools[r.kind].add(sent_request(policy, r, reasoning_budget(task))) for r in inst.requests]
                                  for inst in task.instances] for task in tasks}
@@ -258,9 +260,8 @@ class Evaluator:
                         for inst, inst_slots in zip(task.instances, slots[task.name])]
             for task in tasks
         }
-        chats = [task for task in tasks if multiturn.is_chat_task(task)]  # asked turn by turn (jlce.multiturn)
-        tasks = [task for task in tasks if not multiturn.is_chat_task(task)]
         finish_answers(policy, tasks, answers, backend.count_tokens)  # the task's stops, on the answer part only
+        answers.update(multiturn.answer_chats(self, chats, backend, model_hash, policy))
         return answers
 
     def _own_requests(self, tasks: list[Task], slots: dict[str, list[list[int]]], backend: Backend) -> None:
@@ -276,7 +277,6 @@ class Evaluator:
         summary = task_truncation(cuts)
         message = warning_text(task, summary)
         if message and self.options.truncation == "warn":
-        answers.update(multiturn.answer_chats(self, chats, backend, model_hash, policy))
             print(f"jlce: warning: {message}", file=sys.stderr)
         return summary
 

@@ -189,10 +189,6 @@ class Task:
             where = f"task '{self.name}', {files} (split '{split}'), item {i} (0-based)"
             try:
                 self._gold(docs[i], t, self._choices(docs[i], t))
-        if c.output_type == "generate_chat":  # a conversation, asked turn by turn
-            from jlce.multiturn import chat_instance
-
-            return chat_instance(self, doc_id, doc, t)
             except ItemDataError as error:
                 template = t["gold"] if error.key == "gold" else None
                 if error.key.startswith("choices."):
@@ -207,6 +203,10 @@ class Task:
 
     def _instance(self, doc_id: int, doc: dict[str, Any], shots: list[dict[str, Any]], t: dict[str, Any]) -> Instance:
         c = self.config
+        if c.output_type == "generate_chat":  # a conversation, asked turn by turn
+            from jlce.multiturn import chat_instance
+
+            return chat_instance(self, doc_id, doc, t)
         choices = self._choices(doc, t)
         gold = self._gold(doc, t, choices)
         target = t["target"].render(doc) if t["target"] else (choices[gold] if choices and gold is not None else "")

@@ -91,6 +91,8 @@ class DummyBackend(Backend):
 
     def generate_until(self, requests: Sequence[GenerateRequest]) -> Iterator[BatchOutput]:
         return self._batches(requests, "generate_until", self._generate,
+                             lambda batch, answers: (sum(len(r.context) for _, r in batch), sum(a.n_tokens for _, a in answers)))
+
     def _chat(self, request: ChatRequest) -> ChatResult:
         reply = self._reply(self.reply.replace("{turn}", str(len(request.turns))), request.params)
         text = reply.text
@@ -100,8 +102,6 @@ class DummyBackend(Backend):
     def generate_chat(self, requests: Sequence[ChatRequest]) -> Iterator[BatchOutput]:
         return self._batches(requests, "generate_chat", self._chat,
                              lambda batch, answers: (sum(len(a.prompt or "") for _, a in answers), sum(a.n_tokens for _, a in answers)))
-
-                             lambda batch, answers: (sum(len(r.context) for _, r in batch), sum(a.n_tokens for _, a in answers)))
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(text) for text in texts]

@@ -6,14 +6,21 @@ log-probability difference). Goal on the 2-core machine: 2 replicas >= 1.7x one 
 
     python benchmarks/replicas.py                       # a small random Llama built now, 2 replicas
     python benchmarks/replicas.py --items 400 --hidden 256 --layers 4 --replicas 2
+    python benchmarks/replicas.py --overheads          # what limits scaling: the driver's costs per unit
+
+`--overheads` measures the two costs the driver pays per work unit, whatever the model: one
+request-cache commit (SQLite, units of 50 and 500 answers) and one Ray round trip (2 replicas of
+the model-free `dummy` backend, many tiny units: the driver's units per second).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per process: replicas, not threads, share the cores
 os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")
@@ -32,6 +39,46 @@ def workload(items: int, choices: int) -> list:
     return requests
 
 
+def overheads(replicas: int, units_per_replica: int, items: int) -> None:
+    from jlce.backend import BackendConfig
+    from jlce.cache import RequestCache
+    from jlce.replicas.backend import ReplicaBackend
+    from jlce.requests import LoglikelihoodRequest, LoglikelihoodResult
+
+    requests = workload(items, 4)
+    print(f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    with tempfile.TemporaryDirectory() as scratch:
+        cache = RequestCache(Path(scratch) / "requests.sqlite")
+        for size in (50, 500):
+            times = []
+            for k in range(30):
+                pairs = [(LoglikelihoodRequest(context=f"{k}:{r.context}", continuation=r.continuation),
+                          LoglikelihoodResult(-12.5, False, 7)) for r in requests[:size]]
+                started = time.perf_counter()
+                cache.put_many("0" * 64, pairs)
+                times.append(time.perf_counter() - started)
+            median = statistics.median(times)
+            print(f"driver cache commit, unit of {size:3d} answers: {median * 1e3:7.2f} ms median "
+                  f"({median / size * 1e6:.0f} us per answer, 30 commits)")
+        cache.close()
+    started = time.perf_counter()
+    backend = ReplicaBackend("dummy", BackendConfig(model="toy", batch_size=64), replicas=replicas)
+    startup = time.perf_counter() - started
+    backend.units_per_replica = units_per_replica
+    try:
+        sum(1 for _ in backend.loglikelihood(requests))  # a first pass warms the actors
+        before = sum(state.busy_seconds for state in backend.states)
+        started = time.perf_counter()
+        units = sum(1 for _ in backend.loglikelihood(requests))
+        wall = time.perf_counter() - started
+        busy = sum(state.busy_seconds for state in backend.states) - before
+    finally:
+        backend.close()
+    print(f"Ray round trips ({replicas} dummy replicas, start-up {startup:.1f} s): {units} units of ~{len(requests) // units} "
+          f"requests in {wall:.2f} s = {units / wall:.0f} units/s through the driver, {wall / units * 1e3:.1f} ms per unit "
+          f"(replicas busy {busy:.2f} s of it in total)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=300)
@@ -40,7 +87,12 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--overheads", action="store_true", help="measure the driver's per-unit costs instead")
+    parser.add_argument("--units-per-replica", type=int, default=100, help="with --overheads: units per replica")
     args = parser.parse_args()
+    if args.overheads:
+        overheads(args.replicas, args.units_per_replica, args.items)
+        return
 
     import torch
 

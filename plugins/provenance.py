@@ -5,7 +5,9 @@ own checkout when it is a different one); UTC start and end; the command line; s
 (`backend.fingerprint()` and `describe()`); the run configuration (engine and sampling
 parameters); task versions, definition and data hashes; software versions (python, torch and its
 CUDA/HIP build, transformers, datasets, peft, vllm, drivers, ROCm); hardware (CPU model and cores,
-memory, GPUs with names, memory and UUIDs); performance-relevant environment variables.
+memory, GPUs with names, memory and UUIDs); performance-relevant environment variables; on
+data-parallel replicas (`--replicas N`) the Ray cluster (`cluster`: Ray version, address without
+credentials, nodes with their resources, each replica's node and GPUs).
 Credentials never get in: `jlce.secrets` redacts secret-looking names and values everywhere.
 
 It is not a profiler one can leave out: the evaluator records it in every run, whatever
@@ -170,6 +172,12 @@ def model_info(backend: Any) -> dict[str, Any] | None:
     return {"backend": getattr(backend, "name", None), "fingerprint": fingerprint, **details}
 
 
+def cluster_info(backend: Any) -> dict[str, Any] | None:
+    """The Ray cluster a replica backend ran on (`jlce.replicas`); None for a single process."""
+    describe = getattr(backend, "cluster_info", None)
+    return describe() if callable(describe) else None
+
+
 def task_info(task: Any) -> dict[str, Any]:
     info = {"name": getattr(task, "name", str(task))}
     info.update({field: getattr(task, field) for field in TASK_FIELDS if getattr(task, field, None) is not None})
@@ -252,6 +260,9 @@ class ProvenanceRecorder:
             **self._collected,
             "environment": self._start["environment"],
         }
+        cluster = cluster_info(run.backend)
+        if cluster is not None:
+            record["cluster"] = cluster
         return redact_mapping(_jsonable(record))
 
     @hookimpl

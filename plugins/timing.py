@@ -5,7 +5,9 @@ Stage times are measured on this profiler's own monotonic clock between `jlce_st
 `jlce_run_end`). Throughput is over the backend's batch time: requests answered from the cache do
 not fire `jlce_after_batch` and are not counted. Time to first token and time per output token
 come from `BatchEvent.extra["ttft_s"]` / `["tpot_s"]` (a number or a list, one per request) when
-the backend measures them.
+the backend measures them. A run on data-parallel replicas (`--replicas N`) also gets
+`replicas`: per replica its units, requests, busy time, rate, share and re-queues/deaths
+(`jlce.plugins._replica_load`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from jlce.plugins import hookimpl
+from jlce.plugins._replica_load import ReplicaLoad, replica_health
 from jlce.specs import ProfilerSpec
 
 PERCENTILES = (50, 90, 99)
@@ -134,6 +137,7 @@ class TimingProfiler:
         self._open: dict[tuple[str, str | None], float] = {}
         self._intervals: list[tuple[str, str | None, float, float]] = []
         self._kinds: dict[str, _KindStats] = defaultdict(_KindStats)
+        self._replicas = ReplicaLoad()
 
     def _begin(self) -> float:
         now = self._clock()
@@ -161,11 +165,13 @@ class TimingProfiler:
     def jlce_after_batch(self, run, event):
         self._begin()
         self._kinds[event.kind].add(event)
+        self._replicas.add(event)
 
     def _stamp(self, offset: float) -> str:
         return (self._started_at + timedelta(seconds=offset)).isoformat()
 
-    def report(self) -> dict[str, Any]:
+    def report(self, health: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """`health`: a replica backend's per-replica counters (`replica_health()`), if any."""
         end = self._begin()
         unfinished = [(stage, task, start, end) for (stage, task), start in self._open.items()]
         intervals = self._intervals + unfinished
@@ -199,8 +205,12 @@ class TimingProfiler:
             report["throughput"]["all"] = overall.report()
         if unfinished:
             report["unfinished_stages"] = sorted({stage for stage, *_ in unfinished})
+        inference = sum(entry["seconds"] for stage, entry in stages.items() if stage.startswith("inference"))
+        replicas = self._replicas.report(inference, health)
+        if replicas is not None:
+            report["replicas"] = replicas
         return report
 
     @hookimpl
     def jlce_run_end(self, run):
-        return {"profile": {"timing": self.report()}}
+        return {"profile": {"timing": self.report(replica_health(getattr(run, "backend", None)))}}

@@ -1,6 +1,7 @@
-"""Data-parallel replicas on a real local Ray cluster (2 CPUs): the same answers as one process,
-a replica killed mid-run (SIGKILL of its process) loses and duplicates nothing, and an impossible
-resource request fails at once."""
+"""Data-parallel replicas on a real local Ray cluster (2 CPUs): the same answers as one process
+(multiple choice, greedy and sampled generation), per-replica load in the timing profile and the
+cluster in provenance, a replica killed mid-run (SIGKILL of its process) loses and duplicates
+nothing, the driver killed mid-run resumes, and an impossible resource request fails at once."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ import signal
 
 import pytest
 
-from e2e_helpers import jlce, jlce_env
+from e2e_helpers import jlce, jlce_env, write_toy_tasks
+from jlce.replicas.backend import public_address
 from jlce.replicas.units import plan_units
 from jlce.requests import LoglikelihoodRequest
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("torch")
 
-RAY_ENV = {"RAY_raylet_start_wait_time_s": "300", "RAY_AUTH_MODE": "disabled"}
+RAY_ENV = {"RAY_raylet_start_wait_time_s": "300", "RAY_AUTH_MODE": "disabled"}  # a loaded machine starts raylets slowly
 
 
 def _requests(n_items: int = 40, choices: int = 4) -> list[LoglikelihoodRequest]:
@@ -37,15 +39,33 @@ def test_units_keep_shared_contexts_together_largest_first():
     assert len(units) >= 2 * 2  # several units per replica: a fast replica takes more
 
 
+def test_recorded_ray_addresses_carry_no_credentials():
+    assert public_address("ray://user:s3cret@head.example:10001") == "ray://head.example:10001"
+    assert public_address("admin:pw@10.0.0.5:6379") == "10.0.0.5:6379"
+    assert public_address("ray://head:10001?token=abc#x") == "ray://head:10001"
+    assert public_address("auto") == "auto" and public_address(None) is None
+
+
+def _sampled_toy_task(directory):
+    """toy_gen decoded at temperature 1 with 3 samples per item (per-sample seeds), with fixture data."""
+    write_toy_tasks(directory, n_items=6)
+    path = directory / "toy_gen.yaml"
+    text = path.read_text(encoding="utf-8").replace("eval_split: test\n", "  fixture:\n    test: [toy.jsonl]\neval_split: test\n")
+    path.write_text(text.replace("  max_new_tokens: 6\n", "  max_new_tokens: 6\n  repeats: 3\n  temperature: 1.0\n"), encoding="utf-8")
+    return directory
+
+
 def _samples(run) -> dict:
     return {p.stem: [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines()]
             for p in sorted((run / "samples").glob("*.jsonl"))}
 
 
 def test_two_replicas_give_the_single_process_answers(tmp_path, tiny_model_dir):
+    from jlce.resultschema import validate_results
+
     env = jlce_env(tmp_path / "cache", **RAY_ENV)
-    args = ("run", "--model", str(tiny_model_dir), "--tasks", "jcommonsenseqa,jsquad", "--data", "fixture",
-            "--dtype", "float32", "--no-cache", "-q")
+    args = ("run", "--model", str(tiny_model_dir), "--tasks", "jcommonsenseqa,jsquad,toy_gen", "--data", "fixture",
+            "--include-path", str(_sampled_toy_task(tmp_path / "tasks")), "--dtype", "float32", "--no-cache", "-q")
     single = jlce(*args, "-o", str(tmp_path / "single"), env=env, timeout=900)
     assert single.returncode == 0, single.stderr[-3000:]
     double = jlce(*args, "-o", str(tmp_path / "double"), "--replicas", "2", env=env, timeout=900)
@@ -56,11 +76,37 @@ def test_two_replicas_give_the_single_process_answers(tmp_path, tiny_model_dir):
         for a, b in zip(row_a["choices"], row_b["choices"]):  # per token: fp32 sums move with batching
             assert abs(a["logprob"] - b["logprob"]) <= 1e-5 * max(1, a["tokens"])
     assert [r["response"]["raw"] for r in one["jsquad"]] == [r["response"]["raw"] for r in two["jsquad"]]
-    results = json.loads((tmp_path / "double" / "results.json").read_text(encoding="utf-8"))
+    # sampled: each sample has its own seed, so the replica and unit it ran on do not matter
+    sampled = [[(s["seed"], s["response"]["raw"]) for s in row["samples"]] for row in one["toy_gen"]]
+    assert sampled == [[(s["seed"], s["response"]["raw"]) for s in row["samples"]] for row in two["toy_gen"]]
+    assert len(sampled) == 6 and all(len(item) == 3 for item in sampled)
+    assert len({text for item in sampled for _, text in item}) > 6  # temperature 1 really sampled
+    results = validate_results(json.loads((tmp_path / "double" / "results.json").read_text(encoding="utf-8")), "double")
     replicas = results["model"]["details"]["replicas"]
     assert replicas["count"] == 2 and replicas["ray_version"] == ray.__version__
     assert all(r["units"] > 0 for r in replicas["per_replica"])  # both replicas took work
-    assert sum(r["requests"] for r in replicas["per_replica"]) == results["cache"]["misses"]
+    assert sum(r["requests"] for r in replicas["per_replica"]) == results["cache"]["misses"] == 8 * 5 + 8 + 6 * 3
+    # the timing profile: per-replica throughput and load, from the units' batch events
+    load = results["profile"]["timing"]["replicas"]
+    assert load["count"] == 2 and load["requests"] == results["cache"]["misses"]
+    assert [r["requests"] for r in load["per_replica"]] == [r["requests"] for r in replicas["per_replica"]]
+    assert sum(r["share"] for r in load["per_replica"]) == pytest.approx(1.0)
+    assert load["units"] == sum(r["units"] for r in load["per_replica"]) == results["profile"]["timing"]["throughput"]["all"]["batches"]
+    for row in load["per_replica"]:
+        assert row["requests_per_s"] == pytest.approx(row["requests"] / row["busy_seconds"])
+        assert 0 < row["utilization"] <= 1.0 and row["deaths"] == row["requeued"] == row["retried_units"] == 0
+        assert sum(row["requests_by_kind"].values()) == row["requests"]
+    assert 0 < load["balance"] <= 1.0
+    # provenance: the cluster, without addresses of the machine
+    cluster = results["provenance"]["cluster"]
+    assert cluster["ray_version"] == ray.__version__ and cluster["address_source"] == "local" and cluster["address"] is None
+    assert cluster["replicas"] == 2 and cluster["resources_per_replica"] == {"CPU": 1.0}
+    node_ids = {node["node_id"] for node in cluster["nodes"]}
+    assert {r["node_id"] for r in cluster["per_replica"]} <= node_ids
+    assert all(node["resources"]["CPU"] >= 2 and not any(k.startswith("node:") for k in node["resources"])
+               for node in cluster["nodes"])
+    single_results = json.loads((tmp_path / "single" / "results.json").read_text(encoding="utf-8"))
+    assert "cluster" not in single_results["provenance"] and "replicas" not in single_results["profile"]["timing"]
 
 
 def _pids_when_up(backend, seconds: float = 300) -> list[int]:
@@ -98,7 +144,8 @@ def test_a_replica_killed_mid_run_loses_and_duplicates_nothing(tiny_model_dir, m
             answers.update(pairs)
         assert sorted(seen) == list(range(len(requests)))  # nothing lost, nothing twice
         details = backend.describe()["replicas"]["per_replica"]
-        assert details[0]["failures"] >= 1  # its unit(s) went back to the queue
+        assert details[0]["requeued"] >= 1 and details[0]["deaths"] == 1  # its unit(s) went back to the queue
+        assert sum(r["retried_units"] for r in details) == details[0]["requeued"]  # and were finished once each
         assert _pids_when_up(backend)[0] != victim  # Ray restarted the actor
     finally:
         backend.close()

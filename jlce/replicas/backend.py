@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -27,7 +28,7 @@ from typing import Any
 from jlce.backend import Backend, BackendConfig, BatchOutput, Capability, UnsupportedRequest
 from jlce.errors import JLCEError, UserError
 from jlce.events import BatchEvent
-from jlce.replicas.units import plan_units
+from jlce.replicas.units import UNITS_PER_REPLICA, plan_units
 
 MAX_UNIT_TRIES = 3
 IN_FLIGHT_PER_REPLICA = 2
@@ -60,6 +61,14 @@ def parse_resources(text: str | None) -> dict[str, float]:
     return resources
 
 
+def public_address(address: str | None) -> str | None:
+    """A Ray address as it may be recorded: credentials (`ray://user:pass@host`), query and fragment cut off."""
+    if not address:
+        return None
+    address = re.split(r"[?#]", address, maxsplit=1)[0]
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)?[^/]*@", r"\1", address)
+
+
 @dataclass
 class _ReplicaState:
     actor: Any
@@ -67,8 +76,13 @@ class _ReplicaState:
     units: int = 0
     requests: int = 0
     busy_seconds: float = 0.0
-    failures: int = 0
+    requeued: int = 0  # units it held when it died or was killed, given back to the queue
+    retried_units: int = 0  # units it finished that had failed on a replica before
+    deaths: int = 0  # its actor died (process killed, node lost) or was killed for a timeout
+    restarts: int = 0  # Ray restarted its actor (seen as a new pid when it answered again)
+    timeouts: int = 0  # times it was killed for holding a unit past --replica-timeout
     in_flight: int = 0
+    finished_at: float = 0.0  # monotonic time its last unit came back (a queued unit starts no earlier)
     up: bool = True
     dead: bool = False
     ping: Any = None
@@ -89,7 +103,13 @@ class ReplicaBackend(Backend):
         self.replicas_wanted = replicas
         self.resources = resources or {"CPU": 1.0}
         self.unit_timeout = unit_timeout
+        self.units_per_replica = UNITS_PER_REPLICA  # units per replica per request kind (benchmarks vary it)
         self.started_ray = not ray.is_initialized()
+        self.address = public_address(address)
+        self.address_source = ("--ray-address" if address else "RAY_ADDRESS" if os.environ.get("RAY_ADDRESS")
+                               else "local" if self.started_ray else "already connected")
+        if not address and self.address_source == "RAY_ADDRESS":
+            self.address = public_address(os.environ["RAY_ADDRESS"])
         if self.started_ray:  # the driver's environment reaches replicas through their constructor
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
@@ -99,6 +119,7 @@ class ReplicaBackend(Backend):
         self._check_resources(ray)
         self.group = self._reserve(ray)
         self.states = self._start_actors(ray, config)
+        self.nodes = self._nodes(ray)
 
     # ---- setup -----------------------------------------------------------------------------
 
@@ -153,6 +174,34 @@ class ReplicaBackend(Backend):
                                  "check that every node has the same model files")
         return states
 
+    @staticmethod
+    def _nodes(ray) -> list[dict[str, Any]]:
+        """The cluster's live nodes when the replicas started: id, host name and Ray resources
+        (CPU, GPU, memory, accelerator type; not the per-IP `node:` markers)."""
+        return [{"node_id": node.get("NodeID"), "hostname": node.get("NodeManagerHostname"),
+                 "resources": {k: v for k, v in sorted(node.get("Resources", {}).items()) if not k.startswith("node:")}}
+                for node in ray.nodes() if node.get("Alive")]
+
+    def cluster_info(self) -> dict[str, Any]:
+        """What provenance records of the cluster (`provenance.cluster`): no secrets, no IP addresses."""
+        import ray
+
+        return {
+            "ray_version": ray.__version__, "address": self.address, "address_source": self.address_source,
+            "backend": self.inner_name, "replicas": len(self.states), "resources_per_replica": dict(self.resources),
+            "nodes": self.nodes,
+            "per_replica": [{"replica": n, "node_id": s.identity.get("node_id"), "host": s.identity.get("host"),
+                             "gpu_ids": s.identity.get("gpu_ids"), "resources": dict(self.resources)}
+                            for n, s in enumerate(self.states)],
+        }
+
+    def replica_health(self) -> list[dict[str, Any]]:
+        """Per replica, what the timing profile cannot see in batch events: re-queued units,
+        restarts, timeouts, and whether Ray gave up on it. Driver-side counters; no Ray call."""
+        return [{"replica": n, "host": s.identity.get("host"), "requeued": s.requeued, "restarts": s.restarts,
+                 "timeouts": s.timeouts, "deaths": s.deaths, "lost": s.dead}
+                for n, s in enumerate(self.states)]
+
     # ---- Backend -----------------------------------------------------------------------------
 
     @property
@@ -170,9 +219,11 @@ class ReplicaBackend(Backend):
             "count": len(self.states), "ray_version": ray.__version__, "backend": self.inner_name,
             "resources_per_replica": self.resources,
             "nodes": len({s.identity.get("node_id") for s in self.states}),
-            "per_replica": [{"pid": s.identity.get("pid"), "host": s.identity.get("host"), "gpu_ids": s.identity.get("gpu_ids"),
-                             "units": s.units, "requests": s.requests, "busy_seconds": round(s.busy_seconds, 3),
-                             "failures": s.failures} for s in self.states],
+            "per_replica": [{"pid": s.identity.get("pid"), "host": s.identity.get("host"), "node_id": s.identity.get("node_id"),
+                             "gpu_ids": s.identity.get("gpu_ids"), "units": s.units, "requests": s.requests,
+                             "busy_seconds": round(s.busy_seconds, 3), "retried_units": s.retried_units,
+                             **{k: v for k, v in health.items() if k not in ("replica", "host")}}
+                            for s, health in zip(self.states, self.replica_health())],
         }
         return details
 
@@ -214,7 +265,7 @@ class ReplicaBackend(Backend):
         import ray
         from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
-        units = deque(plan_units(requests, len(self.states)))
+        units = deque(plan_units(requests, len(self.states), units_per_replica=self.units_per_replica))
         tries: dict[int, int] = {}
         pending: dict[Any, tuple[Any, _ReplicaState, float]] = {}
         while units or pending:
@@ -243,10 +294,12 @@ class ReplicaBackend(Backend):
             state.units += 1
             state.requests += len(unit.indices)
             state.busy_seconds += totals["seconds"]
+            state.retried_units += tries[unit.number] > 1
+            state.finished_at = time.monotonic()
             answers = [(unit.indices[j], answer) for j, answer in pairs]
             event = BatchEvent(kind=kind, size=len(answers), seconds=totals["seconds"], prompt_tokens=totals["prompt_tokens"],
                                generated_tokens=totals["generated_tokens"], batch_size=totals["batch_size"],
-                               extra={"replica": self.states.index(state), "unit": unit.number})
+                               extra={"replica": self.states.index(state), "unit": unit.number, "tries": tries[unit.number]})
             yield answers, event
 
     def _schedule(self, kind: str, requests: Sequence[Any], units: deque, tries: dict[int, int],
@@ -271,7 +324,9 @@ class ReplicaBackend(Backend):
         state = next(s for s in self.states if s.ping == ref)
         state.ping = None
         try:
-            state.identity["pid"] = ray.get(ref)
+            pid = ray.get(ref)
+            state.restarts += pid != state.identity.get("pid")
+            state.identity["pid"] = pid
             state.up, state.ping_failures = True, 0
         except ActorUnavailableError:  # still restarting
             state.retry_at = time.monotonic() + 1.0
@@ -281,7 +336,8 @@ class ReplicaBackend(Backend):
             state.retry_at = time.monotonic() + 1.0
 
     def _requeue(self, units: deque, unit: Any, tries: dict[int, int], state: _ReplicaState, error: Exception) -> None:
-        state.failures += 1
+        state.deaths += state.up  # the first of its units to fail tells of the death; the others were lost with it
+        state.requeued += 1
         state.up = False  # no new units until it answers a ping (Ray restarts it: max_restarts)
         if tries[unit.number] >= MAX_UNIT_TRIES:
             raise ReplicaFailure(f"work unit {unit.number} ({len(unit.indices)} requests) failed {tries[unit.number]} times; "
@@ -290,10 +346,14 @@ class ReplicaBackend(Backend):
 
     def _kill_overdue(self, ray, pending: dict[Any, tuple[Any, _ReplicaState, float]]) -> None:
         """A unit past --replica-timeout: its actor stopped answering; kill it (Ray restarts it) so
-        the unit fails over to the queue."""
+        the unit fails over to the queue. A unit queued behind another counts from when that one
+        came back, not from when it was handed out."""
         now = time.monotonic()
         for unit, state, started in list(pending.values()):
-            if now - started > self.unit_timeout:
+            if state.up and now - max(started, state.finished_at) > self.unit_timeout:
+                state.timeouts += 1
+                state.deaths += 1
+                state.up = False  # killed once; no new units until it answers a ping
                 ray.kill(state.actor, no_restart=False)
 
     def close(self) -> None:

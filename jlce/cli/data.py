@@ -21,6 +21,16 @@ def _file_tasks(spec: str, include_path: tuple[str, ...]):
     return load_tasks(spec, tuple(Path(p) for p in include_path))
 
 
+def _file_groups(task) -> dict[str, list]:
+    """The task's source files by split, and a judged task's pinned judge files (prompts, reference
+    answers: jlce.judge.prompts) as 'judge'."""
+    groups = dict(task.config.dataset.files or {})
+    judge = getattr(task.config, "judge", None)
+    if judge is not None:
+        groups["judge"] = [*judge.sources.values(), *([judge.references] if judge.references else [])]
+    return groups
+
+
 tasks_option = click.option("--tasks", "-t", default="all", show_default=True, help="Tasks or groups.")
 
 
@@ -41,7 +51,7 @@ def pull(tasks: str, include_path: tuple[str, ...]) -> None:
                     load_split(task.name, dataset, split, task.path)
                 click.echo(f"{task.name}: hub dataset {dataset.hub.path}@{dataset.hub.revision} cached")
                 continue
-            for split, sources in (dataset.files or {}).items():
+            for split, sources in _file_groups(task).items():
                 for source in sources:
                     if source.path is not None:
                         click.echo(f"{task.name}/{split}: {source.name} ships with the task")
@@ -70,7 +80,7 @@ def add(task: str, path: Path, include_path: tuple[str, ...]) -> None:
             raise UserError(f"task '{task}' does not read files by URL; nothing to add")
         if not path.exists():
             raise UserError(f"{path}: no such file or directory")
-        sources = {s.sha256: s for group in loaded.config.dataset.files.values() for s in group if s.url}
+        sources = {s.sha256: s for group in _file_groups(loaded).values() for s in group if s.url}
         by_name = {s.name: s for s in sources.values()}
         candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         added = 0
@@ -113,7 +123,7 @@ def ls(tasks: str, include_path: tuple[str, ...]) -> None:
                 table.add_row(task.name, "*", f"hub:{dataset.hub.path}@{dataset.hub.revision[:12]}",
                               f"yes: {cached.detail}" if cached.present else f"no: {cached.detail}", "", task.config.license)
                 continue
-            for split, sources in (dataset.files or {}).items():
+            for split, sources in _file_groups(task).items():
                 for source in sources:
                     if source.path is not None:
                         table.add_row(task.name, split, source.name, "packaged", "", task.config.license)

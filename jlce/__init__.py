@@ -4,8 +4,7 @@
 plugin authors import from `jlce.plugin`.
 """
 
-__version__ = "0.1.0"
-
-from jlce.api import evaluate  # noqa: E402  (light: imports happen inside the call)
+from jlce.api import evaluate  # light: imports happen inside the call
+from jlce.version import __version__
 
 __all__ = ["__version__", "evaluate"]

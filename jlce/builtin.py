@@ -6,7 +6,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from jlce.plugin_manager import hookimpl
+from jlce.hookspecs import hookimpl
 
 
 @hookimpl
@@ -37,13 +37,17 @@ def jlce_register_filters(register):
 
 @hookimpl
 def jlce_register_readers(register):
+    from jlce.data.formats import register_formats
     from jlce.data.readers import register_readers
 
     register_readers(register)
+    register_formats(register)
 
 
 @hookimpl
 def jlce_register_processors(register):
+    from jlce.data.formats import register_task_processors
     from jlce.data.processors import register_processors
 
     register_processors(register)
+    register_task_processors(register)

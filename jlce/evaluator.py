@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from jlce import __version__
+from jlce.version import __version__
 from jlce.backend import Backend, BackendConfig
 from jlce.cache import RequestCache, fingerprint_hash
 from jlce.errors import DataError, DataMissing, JLCEError, PluginError

@@ -17,6 +17,7 @@ from jlce.events import BatchEvent, RunContext, StageEvent
 from jlce.specs import BackendSpec, FilterSpec, LoggerSpec, MetricSpec, ProcessorSpec, ProfilerSpec, ReaderSpec
 
 hookspec = pluggy.HookspecMarker("jlce")
+hookimpl = pluggy.HookimplMarker("jlce")  # re-exported by jlce.plugin, the import plugin authors use
 
 
 # ---- registration -------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from jlce.errors import DataError, UserError, did_you_mean
-from jlce.task import Instance as TaskInstance
+from jlce.taskprotocol import Instance as TaskInstance, TaskScores
 from jlce.requests import (
     GenerateRequest,
     GenerationParams,
@@ -189,10 +189,8 @@ class LmevalTask:
         self.data_files = [{"name": Path(p).name, "sha256": hashlib.sha256(Path(p).read_bytes()).hexdigest()}
                            for p in flat if Path(p).is_file()]
 
-    def score(self, answers: list[list[Any]]):
+    def score(self, answers: list[list[Any]]) -> TaskScores:
         """Scores from lm-eval's filters, `process_results` and aggregation functions."""
-        from jlce.scoring import TaskScores
-
         task = self.lm_task
         for instance, results in zip(self.instances, answers):
             at = 0

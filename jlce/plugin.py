@@ -11,7 +11,7 @@ from jlce.contributions import own_section
 from jlce.errors import ConfigError, DataError, PluginError, UserError
 from jlce.events import BatchEvent, RunContext, StageEvent
 from jlce.hookcall import current_plugin
-from jlce.plugin_manager import hookimpl
+from jlce.hookspecs import hookimpl
 from jlce.presets import PresetSpec
 from jlce.requests import (
     GenerateRequest,

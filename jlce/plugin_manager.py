@@ -24,7 +24,7 @@ from jlce.hookcall import call_observers, guard_plugin
 
 log = logging.getLogger(__name__)
 
-hookimpl = pluggy.HookimplMarker("jlce")
+hookimpl = hookspecs.hookimpl
 
 ENTRY_POINT_GROUP = "jlce"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,16 +16,10 @@ from jlce.requests import GenerateResult, LoglikelihoodResult
 from jlce.samples import SampleView
 from jlce.specs import MetricResult, resolve
 from jlce.stats import bootstrap_estimate, mean_estimate
-from jlce.task import Instance, Task
+from jlce.task import Task
+from jlce.taskprotocol import Instance, SelfScoringTask, TaskScores
 
 BOOTSTRAP_DRAWS = 1000
-
-
-@dataclass(frozen=True)
-class TaskScores:
-    metrics: dict[str, dict[str, Any]]
-    samples: list[dict[str, Any]]  # rows of samples/<task>.jsonl
-    sampling: dict[str, Any] = field(default_factory=dict)  # k > 1 / generative MC facts (agreement, unparseable)
 
 
 def _apply_filters(task: Task, text: str) -> str:
@@ -174,7 +167,7 @@ def _over_samples(spec: Any, name: str, per_sample: list[list[float]], winners: 
 
 def score_task(task: Task, answers: list[list[Any]]) -> TaskScores:
     """`answers[i]` are the results of `task.instances[i].requests`, in order (k results for k samples)."""
-    if hasattr(task, "score"):  # a task that scores itself: the lm-eval bridge (jlce.lmeval_bridge)
+    if isinstance(task, SelfScoringTask):  # the lm-eval bridge scores with lm-eval's own functions
         return task.score(answers)
     registry = get_registry()
     views = [sample_views(task, instance, ans) for instance, ans in zip(task.instances, answers)]

@@ -19,6 +19,7 @@ from jlce.sampling import DEFAULT_SEED, Overrides, TaskSampling, resolve_samplin
 from jlce.requests import GenerateRequest, GenerationParams, LoglikelihoodRequest, Request, RollingLoglikelihoodRequest
 from jlce.taskindex import TaskEntry, task_index
 from jlce.taskload import load_task_config
+from jlce.taskprotocol import Instance
 from jlce.taskschema import TaskConfig
 from jlce.yamlfile import load_yaml
 
@@ -29,21 +30,6 @@ class ItemDataError(DataError):
     def __init__(self, key: str, message: str):
         self.key = key
         super().__init__(message)
-
-
-@dataclass
-class Instance:
-    """One item to evaluate: its rendered prompt and the requests that answer it."""
-
-    doc_id: int
-    doc: dict[str, Any]
-    prompt: str
-    target: str
-    references: tuple[str, ...]
-    requests: list[Request]
-    choices: tuple[str, ...] | None = None
-    gold: int | None = None
-    query: str = ""  # the item's own question: the prompt after the instruction and few-shot examples
 
 
 @dataclass

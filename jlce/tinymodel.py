@@ -149,7 +149,7 @@ def build_tiny_model(
     model.generation_config.do_sample = False
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    from jlce.backends.common.loading import quiet_progress
+    from jlce.backends.common.quiet import quiet_progress
 
     with quiet_progress():
         model.save_pretrained(out, safe_serialization=True)

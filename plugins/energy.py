@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from jlce.plugins import hookimpl
+from jlce.hookspecs import hookimpl
 from jlce.plugins._devices import DeviceMonitor, open_monitor
 from jlce.specs import ProfilerSpec
 

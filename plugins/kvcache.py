@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jlce.plugins import hookimpl
+from jlce.hookspecs import hookimpl
 from jlce.specs import ProfilerSpec
 
 _DTYPE_BYTES = {

@@ -26,7 +26,7 @@ from typing import Any
 
 
 from jlce.errors import UserError
-from jlce.plugins import hookimpl
+from jlce.hookspecs import hookimpl
 from jlce.plugins._devices import DeviceMonitor, open_monitor
 from jlce.specs import ProfilerSpec
 

@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 
-import jlce
-from jlce.plugins import hookimpl
+from jlce.hookspecs import hookimpl
 from jlce.plugins._devices import open_monitor
+from jlce import version
+from jlce.version import __version__
 from jlce.secrets import redact_args, redact_env, redact_mapping
 
 PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "huggingface-hub", "datasets", "peft", "accelerate",
@@ -119,7 +120,7 @@ def software_info(monitor: Any = None) -> dict[str, Any]:
     versions = {name: v for name in PACKAGES if name != "torch" and (v := _dist_version(name))}
     info: dict[str, Any] = {
         "python": platform.python_version(), "python_implementation": platform.python_implementation(),
-        "os": platform.platform(), "jlce": jlce.__version__, "torch": torch_info(), "vllm": vllm_version(),
+        "os": platform.platform(), "jlce": __version__, "torch": torch_info(), "vllm": vllm_version(),
         "rocm": rocm_version(), "packages": versions,
     }
     if monitor is not None:
@@ -190,7 +191,7 @@ def task_info(task: Any) -> dict[str, Any]:
 def checkouts(workdir: Path) -> dict[str, Any]:
     """Git state of the working directory and, when it is another checkout, of JLCE's own source."""
     found = git_info(workdir)
-    own = git_info(Path(jlce.__file__).resolve().parent)
+    own = git_info(Path(version.__file__).resolve().parent)  # jlce's own source folder
     if own and found and own["_root"] == found["_root"]:
         own = None
     for info in (found, own):
@@ -251,7 +252,7 @@ class ProvenanceRecorder:
         if os.environ.get("PYTHONHASHSEED") is not None:
             seeds["PYTHONHASHSEED"] = os.environ["PYTHONHASHSEED"]
         record = {
-            "jlce_version": jlce.__version__, "run_id": run.run_id,
+            "jlce_version": __version__, "run_id": run.run_id,
             "started_at": self._started_at, "ended_at": datetime.now(timezone.utc).isoformat(),
             "command": self._start["command"], "git": None, "jlce_git": None, "seeds": seeds,
             "model": model_info(run.backend), "config": config,

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from jlce.plugins import hookimpl
+from jlce.hookspecs import hookimpl
 from jlce.plugins._replica_load import ReplicaLoad, replica_health
 from jlce.specs import ProfilerSpec
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from jlce.backend import Capability, UnsupportedRequest, supports
 from jlce.errors import UserError
-from jlce.plugins import hookimpl
+from jlce.hookspecs import hookimpl
 from jlce.specs import ProfilerSpec
 from jlce.textstats import SCRIPTS, script_runs
 

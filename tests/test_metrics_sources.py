@@ -119,7 +119,7 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 @pytest.mark.skipif(not (SHARED / "jglue-v1.3" / "jsquad" / "valid.json").is_file(), reason="../shared/data is absent")
 def test_jsquad_real_validation_gold_plus_maru_scores_one_with_jglue():
-    from jlce.data.semantic_reasoning import read_squad_flat
+    from jlce.data.squad import read_squad_flat
 
     docs = read_squad_flat([SHARED / "jglue-v1.3" / "jsquad" / "valid.json"], title_separator=" [SEP] ")
     assert len(docs) == 4442

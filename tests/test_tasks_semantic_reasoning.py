@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from jlce.data import store
-from jlce.data.semantic_reasoning import canonical_number, read_jsem_xml, read_squad_flat
+from jlce.data.jsem import read_jsem_xml
+from jlce.data.processors import canonical_number
+from jlce.data.squad import read_squad_flat
 from jlce.errors import DataError
 from jlce.scoring import score_task
 from jlce.requests import GenerateResult, LoglikelihoodResult

@@ -14,15 +14,11 @@ from pathlib import Path
 import pytest
 
 from jlce.data import store
-from jlce.data.syntactic_generation import (
-    flatten_references,
-    parse_knp,
-    read_conllu,
-    read_jsonl_tagged,
-    read_knp,
-    read_parallel_text,
-    squad_qg,
-)
+from jlce.data.knp import parse_knp, read_knp
+from jlce.data.processors import flatten_references
+from jlce.data.readers import read_jsonl_tagged, read_parallel_text
+from jlce.data.squad import squad_qg
+from jlce.data.ud_conllu import read_conllu
 from jlce.errors import DataError
 from jlce.requests import GenerateResult, LoglikelihoodResult
 from jlce.scoring import score_task

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jlce.backends.common.aliases import ModelRef
 from jlce.backends.common.fingerprint import hub_snapshot_dir
+from jlce.backends.common.quiet import quiet_progress
 from jlce.errors import UserError, did_you_mean
 
 DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16", "half": "float16",
@@ -92,20 +92,6 @@ def pick_dtype(requested: str, device: str):
     if text not in DTYPES:
         raise UserError(f"unknown dtype '{requested}'{did_you_mean(text, DTYPES)}; use auto, float32, float16 or bfloat16")
     return getattr(torch, DTYPES[text])
-
-
-@contextlib.contextmanager
-def quiet_progress():
-    """No per-shard progress bars from transformers while loading."""
-    from transformers.utils import logging as hf_logging
-
-    enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            hf_logging.enable_progress_bar()
 
 
 def load_model_and_tokenizer(ref: ModelRef, *, revision: str | None, dtype, device: str, trust_remote_code: bool,

@@ -24,7 +24,7 @@ from typing import Any
 from jlce.backend import Backend, BackendConfig, BatchOutput
 from jlce.errors import UserError
 from jlce.events import BatchEvent
-from jlce.plugin_manager import hookimpl
+from jlce.hookspecs import hookimpl
 from jlce.requests import (
     ChatRequest,
     ChatResult,

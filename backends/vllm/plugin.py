@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jlce.plugins import hookimpl
+from jlce.hookspecs import hookimpl
 from jlce.specs import BackendSpec
 
 

@@ -1,21 +1,18 @@
-"""Source formats and processors of the JLCE benchmark's tasks, from the modules that define them.
-
-Each module listed in TASK_DATA_MODULES has `register_readers(register)` and
-`register_processors(register)`.
+"""The data formats of particular corpora, one module per format: SQuAD-style JSON, JSeM XML,
+UD CoNLL-U, KNP and XWinograd TSV. Each module has `register_readers(register)` and
+`register_processors(register)`; the generic formats (JSON lines, JSON, TSV, CSV, plain and
+parallel text) are in `jlce.data.readers`, the generic processors in `jlce.data.processors`.
 """
 
 from __future__ import annotations
 
+from types import ModuleType
 
-TASK_DATA_MODULES = ("jlce.data.semantic_reasoning", "jlce.data.syntactic_generation", "jlce.data.xwinograd")
 
+def _modules() -> list[ModuleType]:
+    from jlce.data import jsem, knp, squad, ud_conllu, xwinograd
 
-def _modules():
-    import importlib.util
-
-    for name in TASK_DATA_MODULES:
-        if importlib.util.find_spec(name) is not None:
-            yield importlib.import_module(name)
+    return [squad, jsem, ud_conllu, knp, xwinograd]
 
 
 def register_formats(register) -> None:

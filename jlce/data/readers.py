@@ -86,12 +86,50 @@ def read_lines(paths: list[Path], field: str = "text") -> list[dict[str, Any]]:
     return docs
 
 
+def read_parallel_text(paths: list[Path], fields: list[str] | None = None) -> list[dict[str, Any]]:
+    """Line-aligned files, one per field (default: a `source` file then a `reference` file):
+    line i of every file forms document i. Line counts must agree."""
+    names = list(fields or ["source", "reference"])
+    if len(names) != len(paths):
+        raise DataError(f"parallel_text: {len(paths)} files for {len(names)} fields ({', '.join(names)})")
+    columns = []
+    for path in paths:
+        lines = path.read_text(encoding="utf-8-sig").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        columns.append([line.rstrip("\r") for line in lines])
+    sizes = {len(c) for c in columns}
+    if len(sizes) > 1:
+        counts = ", ".join(f"{p.name}: {len(c)}" for p, c in zip(paths, columns))
+        raise DataError(f"parallel_text: files are not line-aligned ({counts})")
+    return [{"line": i + 1, **dict(zip(names, row))} for i, row in enumerate(zip(*columns))]
+
+
+def read_jsonl_tagged(paths: list[Path], field: str = "file", tags: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """JSON lines; each document gets `field` = the value of the first `tags` key contained in its
+    file's name (e.g. {out_of_domain: out_of_domain, in_domain: in_domain}), or the file name when
+    `tags` is not given. A file matching no key is an error."""
+    docs: list[dict[str, Any]] = []
+    for path in paths:
+        tag = _tag_for(path.name, tags)
+        docs.extend({**doc, field: tag} for doc in read_jsonl([path]))
+    return docs
+
+
+def _tag_for(name: str, tags: dict[str, str] | None) -> str:
+    if tags is None:
+        return name
+    for key, value in tags.items():
+        if key in name:
+            return value
+    raise DataError(f"jsonl_tagged: file '{name}' matches none of {', '.join(tags)}")
+
+
 def register_readers(register) -> None:
     register(ReaderSpec("jsonl", read_jsonl, "JSON lines, one object per line"))
     register(ReaderSpec("json", read_json, "a JSON list of objects (reader_args.records: key holding it)"))
     register(ReaderSpec("tsv", read_tsv, "tab-separated with a header (or reader_args.columns)"))
     register(ReaderSpec("csv", read_csv, "comma-separated with a header (or reader_args.columns)"))
     register(ReaderSpec("lines", read_lines, "plain text, one document per line"))
-    from jlce.data import formats
-
-    formats.register_formats(register)
+    register(ReaderSpec("parallel_text", read_parallel_text, "line-aligned text files (reader_args.fields)"))
+    register(ReaderSpec("jsonl_tagged", read_jsonl_tagged, "JSON lines tagged by file name (reader_args.field, .tags)"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from jlce.plugins import hookimpl
+from jlce.hookspecs import hookimpl
 from jlce.specs import LoggerSpec
 
 OPTIONS = ("tracking_uri", "experiment", "run_name", "tags", "artifact_location")

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from jlce.plugins import hookimpl
+from jlce.hookspecs import hookimpl
 from jlce.specs import LoggerSpec
 
 OPTIONS = ("project", "entity", "run_name", "tags", "mode", "dir", "group")

@@ -45,14 +45,16 @@ def overheads(replicas: int, units_per_replica: int, items: int) -> None:
     from jlce.replicas.backend import ReplicaBackend
     from jlce.requests import LoglikelihoodRequest, LoglikelihoodResult
 
-    requests = workload(items, 4)
+    # every item its own context (the workload's contexts repeat), so every item can be its own unit
+    requests = [LoglikelihoodRequest(context=f"{n // 4}:{r.context}", continuation=r.continuation)
+                for n, r in enumerate(workload(items, 4))]
     print(f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as scratch:
         cache = RequestCache(Path(scratch) / "requests.sqlite")
         for size in (50, 500):
             times = []
             for k in range(30):
-                pairs = [(LoglikelihoodRequest(context=f"{k}:{r.context}", continuation=r.continuation),
+                pairs = [(LoglikelihoodRequest(context=f"{k}/{r.context}", continuation=r.continuation),
                           LoglikelihoodResult(-12.5, False, 7)) for r in requests[:size]]
                 started = time.perf_counter()
                 cache.put_many("0" * 64, pairs)

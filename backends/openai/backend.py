@@ -12,6 +12,7 @@ first one is sent, and a server without them fails the multiple-choice tasks wit
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -30,6 +31,7 @@ from jlce.backends.openai.protocol import (
     chat_body,
     completion_body,
     echo_body,
+    messages_body,
     parse_generation,
     score_text,
     score_tokens,
@@ -39,7 +41,8 @@ from jlce.budget import ENGINE, Truncation, fit_generation, fit_pair
 from jlce.errors import UserError
 from jlce.events import BatchEvent
 from jlce.reasoning import plain_truncate, prompt_opens_think
-from jlce.requests import GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult
+from jlce.backends.common.chat import render_messages
+from jlce.requests import ChatRequest, ChatResult, GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult
 
 
 # A fixed text whose log-probabilities identify the served weights (see weights_probe).
@@ -339,22 +342,59 @@ class OpenAIBackend(Backend):
                                    top_p=p.top_p, seed=seed, stop=stops)
 
         def run() -> GenerateResult:
-            if budget <= 0:
-                return GenerateResult("", 0, "length", truncation=truncation)
-            answer = self._post_generation("chat/completions" if chat else "completions", body)
-            try:
-                generated = parse_generation(answer, chat)
-            except ProtocolError as error:
-                raise UserError(f"unexpected answer from {self.client.base_url}: {error}") from error
-            text, stopped = plain_truncate(self._generated_text(generated), p.until)
-            tokens = generated.n_tokens
-            if tokens is None:  # a server that reports no usage: count locally when possible
-                tokens = len(self.encoder.plain([generated.text])[0]) if self.encoder is not None else 0
-            # a server that split the reasoning off gave it back with its own <think> tag
-            return GenerateResult(text, tokens, "stop" if stopped else generated.finish_reason,
-                                  opened_think=opened and not generated.reasoning_field, truncation=truncation)
+            return self._generation(chat, body, p.until, budget, opened, truncation)
 
         return run
+
+    def _generation(self, chat: bool, body: dict[str, Any], until: Sequence[str], budget: int, opened: bool,
+                    truncation: Truncation | None, prompt: str | None = None) -> GenerateResult:
+        """POST one generation and read its answer (a ChatResult recording `prompt` when given)."""
+        make = (lambda *a, **k: ChatResult(*a, **k, prompt=prompt)) if prompt is not None else GenerateResult
+        if budget <= 0:
+            return make("", 0, "length", truncation=truncation)
+        answer = self._post_generation("chat/completions" if chat else "completions", body)
+        try:
+            generated = parse_generation(answer, chat)
+        except ProtocolError as error:
+            raise UserError(f"unexpected answer from {self.client.base_url}: {error}") from error
+        text, stopped = plain_truncate(self._generated_text(generated), until)
+        tokens = generated.n_tokens
+        if tokens is None:  # a server that reports no usage: count locally when possible
+            tokens = len(self.encoder.plain([generated.text])[0]) if self.encoder is not None else 0
+        # a server that split the reasoning off gave it back with its own <think> tag
+        return make(text, tokens, "stop" if stopped else generated.finish_reason,
+                    opened_think=opened and not generated.reasoning_field, truncation=truncation)
+
+    def generate_chat(self, requests: Sequence[ChatRequest]) -> Iterator[BatchOutput]:
+        """Conversations sent as messages to the server's chat completions API (whatever `api` is
+        set: a conversation has no other form); the server renders its chat template. The recorded
+        prompt is the messages list as JSON. With a local tokenizer that has a chat template, the
+        prompt's length is checked against max_model_len and an R1 template's open <think> is known."""
+        for request in requests:
+            p = request.params
+            if p.max_new_tokens < 0 or p.temperature < 0 or not 0 < p.top_p <= 1:
+                raise UserError(f"bad generation parameters {p}: need max_new_tokens >= 0, temperature >= 0 and 0 < top_p <= 1")
+        yield from self._run("generate_chat", [(i, self._chat_turn(r)) for i, r in enumerate(requests)])
+
+    def _chat_turn(self, request: ChatRequest) -> Callable[[], GenerateResult]:
+        p = request.params
+        messages = request.messages()
+        budget, truncation, opened = p.max_new_tokens, None, False
+        if self.tokenizer is not None and getattr(self.tokenizer, "chat_template", None):
+            rendered = render_messages(self.tokenizer, messages, self.model_name)
+            opened = prompt_opens_think(rendered)
+            if self.max_model_len and self.encoder is not None:
+                ids = self.encoder.plain([rendered])[0]
+                fit = fit_generation(len(ids), budget, self.max_model_len)
+                if fit.truncation.prompt_cut:  # a conversation cannot be cut here; the server would refuse it
+                    raise UserError(f"a conversation of {len(ids)} tokens does not fit the server's max_model_len of "
+                                    f"{self.max_model_len} with one output token; use a longer-context model")
+                budget, truncation = fit.max_new_tokens, fit.truncation
+        seed = p.seed if p.seed is not None else self.config.seed
+        body = messages_body(self.model_name, messages, max_tokens=budget, temperature=p.temperature, top_p=p.top_p,
+                             seed=seed, stop=[s for s in p.until if s])
+        prompt = json.dumps(messages, ensure_ascii=False)
+        return lambda: self._generation(True, body, p.until, budget, opened, truncation, prompt)
 
     def _post_generation(self, endpoint: str, body: dict[str, Any]) -> Any:
         """POST a generation, asking for the generated token ids when they can be decoded here; a

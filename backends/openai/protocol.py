@@ -99,6 +99,14 @@ def chat_body(model: str, content: str, *, max_tokens: int, temperature: float, 
     return _finish_body(body, seed, stop)
 
 
+def messages_body(model: str, messages: Sequence[dict[str, str]], *, max_tokens: int, temperature: float, top_p: float,
+                  seed: int | None, stop: Sequence[str]) -> dict[str, Any]:
+    """A conversation (jlce.multiturn) for the chat completions API: the messages as given."""
+    body: dict[str, Any] = {"model": model, "messages": [dict(m) for m in messages], "max_tokens": max_tokens,
+                            "temperature": temperature, "top_p": top_p}
+    return _finish_body(body, seed, stop)
+
+
 def _finish_body(body: dict[str, Any], seed: int | None, stop: Sequence[str]) -> dict[str, Any]:
     if seed is not None:
         body["seed"] = seed

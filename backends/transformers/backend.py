@@ -49,12 +49,14 @@ from jlce.backends.transformers.scoring import (
 )
 
 from jlce.backend import Backend, BackendConfig, BatchOutput
-from jlce.backends.common.chat import chat_template_wanted, render_chat
+from jlce.backends.common.chat import chat_template_wanted, render_chat, render_messages
 from jlce.budget import FORWARD, Truncation, fit_generation, fit_pair
 from jlce.errors import UserError
 from jlce.events import BatchEvent
 from jlce.reasoning import prompt_opens_think
 from jlce.requests import (
+    ChatRequest,
+    ChatResult,
     GenerateRequest,
     GenerateResult,
     LoglikelihoodRequest,
@@ -254,13 +256,19 @@ class TransformersBackend(Backend):
             del prefix
 
     def generate_until(self, requests: Sequence[GenerateRequest]) -> Iterator[BatchOutput]:
-        for request in requests:
-            params = request.params
-            if params.max_new_tokens < 0 or params.temperature < 0 or not 0 < params.top_p <= 1:
-                raise UserError(f"bad generation parameters {params}: need max_new_tokens >= 0, "
-                                "temperature >= 0 and 0 < top_p <= 1")
-        prompts = self.encoder.prompt([r.context for r in requests])
-        opened = [prompt_opens_think(self.encoder.render(r.context)) for r in requests]  # R1 templates open <think>
+        _check_params(requests)
+        rendered = [self.encoder.render(r.context) for r in requests]
+        yield from self._generate("generate_until", requests, self.encoder.prompt([r.context for r in requests]), rendered)
+
+    def generate_chat(self, requests: Sequence[ChatRequest]) -> Iterator[BatchOutput]:
+        """Conversations rendered by the tokenizer's chat template (which writes its own BOS)."""
+        _check_params(requests)
+        rendered = [render_messages(self.tokenizer, r.messages(), self.config.model) for r in requests]
+        yield from self._generate("generate_chat", requests, self.encoder.plain(rendered), rendered)
+
+    def _generate(self, kind: str, requests: Sequence[GenerateRequest | ChatRequest], prompts: list[list[int]],
+                  rendered: list[str]) -> Iterator[BatchOutput]:
+        opened = [prompt_opens_think(text) for text in rendered]  # R1 templates open <think>
         rows: list[GenerationRow] = []
         cuts: list[Truncation] = []
         for i, (request, prompt) in enumerate(zip(requests, prompts)):
@@ -286,12 +294,11 @@ class TransformersBackend(Backend):
                     sizer.shrink(error)
                     continue
                 sizer.record(sizer.size)
-                self.batch_sizes_used["generate_until"] = list(sizer.used)
-                answers = [(key, GenerateResult(g.text, g.n_tokens, g.finish_reason, cuts[key], opened_think=opened[key]))
-                           for key, g in outputs]
+                self.batch_sizes_used[kind] = list(sizer.used)
+                answers = [(key, _generated(kind, g, cuts[key], opened[key], rendered[key])) for key, g in outputs]
                 computed = sum(len(p) - shared for p in {r.prompt for r in batch}) + (shared if start == 0 else 0)
                 yield answers, BatchEvent(
-                    kind="generate_until", size=len(batch), seconds=time.perf_counter() - began + prefix_seconds,
+                    kind=kind, size=len(batch), seconds=time.perf_counter() - began + prefix_seconds,
                     prompt_tokens=computed, generated_tokens=sum(g.n_tokens for _, g in outputs),
                     batch_size=sizer.size, extra={"shared_prefix_tokens": shared},
                 )
@@ -322,6 +329,22 @@ class TransformersBackend(Backend):
             if hasattr(self, attribute):
                 delattr(self, attribute)
         release_memory()
+
+
+def _check_params(requests: Sequence[GenerateRequest | ChatRequest]) -> None:
+    for request in requests:
+        params = request.params
+        if params.max_new_tokens < 0 or params.temperature < 0 or not 0 < params.top_p <= 1:
+            raise UserError(f"bad generation parameters {params}: need max_new_tokens >= 0, "
+                            "temperature >= 0 and 0 < top_p <= 1")
+
+
+def _generated(kind: str, g: Any, truncation: Truncation, opened: bool, rendered: str) -> GenerateResult:
+    """The answer of a generation (`generate_until`) or of a conversation's turn (`generate_chat`,
+    which records the rendered prompt)."""
+    if kind == "generate_chat":
+        return ChatResult(g.text, g.n_tokens, g.finish_reason, truncation, opened_think=opened, prompt=rendered)
+    return GenerateResult(g.text, g.n_tokens, g.finish_reason, truncation, opened_think=opened)
 
 
 def _as_list(value) -> list:

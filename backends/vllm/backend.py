@@ -33,12 +33,12 @@ from jlce.backends.vllm.engine import EngineRunner, continuation_score, engine_g
 from jlce.backends.vllm.options import parse_vllm_options
 from jlce.backends.vllm.rocm import apply_preset, hip_version, rocm_record
 from jlce.backends.common.rolling import join_windows
-from jlce.backends.common.chat import chat_template_wanted, render_chat
+from jlce.backends.common.chat import chat_template_wanted, render_chat, render_messages
 from jlce.budget import ENGINE, Truncation, fit_generation, fit_pair
 from jlce.errors import UserError, did_you_mean
 from jlce.events import BatchEvent
 from jlce.reasoning import plain_truncate, prompt_opens_think
-from jlce.requests import GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult
+from jlce.requests import ChatRequest, ChatResult, GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult
 
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's accepted max_lora_rank values
 
@@ -326,15 +326,22 @@ class VLLMBackend(Backend):
                           batch_size=self.batch_size, extra=extra)
 
     def generate_until(self, requests: Sequence[GenerateRequest]) -> Iterator[BatchOutput]:
+        _check_params(requests)
+        rendered = [self.encoder.render(r.context) for r in requests]
+        yield from self._generate("generate_until", requests, self.encoder.prompt([r.context for r in requests]), rendered)
+
+    def generate_chat(self, requests: Sequence[ChatRequest]) -> Iterator[BatchOutput]:
+        """Conversations rendered by the tokenizer's chat template (which writes its own BOS)."""
+        _check_params(requests)
+        rendered = [render_messages(self.tokenizer, r.messages(), self.config.model) for r in requests]
+        yield from self._generate("generate_chat", requests, self.encoder.plain(rendered), rendered)
+
+    def _generate(self, kind: str, requests: Sequence[GenerateRequest | ChatRequest], prompts: list[list[int]],
+                  rendered: list[str]) -> Iterator[BatchOutput]:
         from vllm import SamplingParams
 
-        for request in requests:
-            params = request.params
-            if params.max_new_tokens < 0 or params.temperature < 0 or not 0 < params.top_p <= 1:
-                raise UserError(f"bad generation parameters {params}: need max_new_tokens >= 0, "
-                                "temperature >= 0 and 0 < top_p <= 1")
-        rendered = [self.encoder.render(r.context) for r in requests]
-        prompts = self.encoder.prompt([r.context for r in requests])
+        make = (lambda i, *a, **k: ChatResult(*a, **k, prompt=rendered[i])) if kind == "generate_chat" else (
+            lambda i, *a, **k: GenerateResult(*a, **k))
         runner = EngineRunner(self.llm, self.lora_request)
         batch: list[tuple[Hashable, GenerateResult]] = []
         opened: dict[int, bool] = {}
@@ -346,7 +353,7 @@ class VLLMBackend(Backend):
             fit = fit_generation(len(prompt), params.max_new_tokens, self.max_model_len)
             prompt, budget, cuts[i] = fit.apply(prompt), fit.max_new_tokens, fit.truncation
             if budget <= 0:
-                batch.append((i, GenerateResult("", 0, "length", truncation=cuts[i])))
+                batch.append((i, make(i, "", 0, "length", truncation=cuts[i])))
                 continue
             opened[i] = prompt_opens_think(rendered[i])
             seed = params.seed if params.seed is not None else self.config.seed
@@ -363,15 +370,14 @@ class VLLMBackend(Backend):
             raw = self.tokenizer.decode(list(completion.token_ids), skip_special_tokens=True)
             text, stopped = plain_truncate(raw, requests[i].params.until)
             finish = "stop" if stopped else ("length" if completion.finish_reason == "length" else "stop")
-            batch.append((i, GenerateResult(text, len(completion.token_ids), finish, opened_think=opened[i],
-                                            truncation=cuts[i])))
+            batch.append((i, make(i, text, len(completion.token_ids), finish, opened_think=opened[i], truncation=cuts[i])))
             prompt_tokens += len(output.prompt_token_ids or [])
             generated += len(completion.token_ids)
             if len(batch) >= self.batch_size:
-                yield batch, self._event("generate_until", batch, began, {"prompt_tokens": prompt_tokens}, generated)
+                yield batch, self._event(kind, batch, began, {"prompt_tokens": prompt_tokens}, generated)
                 batch, began, prompt_tokens, generated = [], time.perf_counter(), 0, 0
         if batch:
-            yield batch, self._event("generate_until", batch, began, {"prompt_tokens": prompt_tokens}, generated)
+            yield batch, self._event(kind, batch, began, {"prompt_tokens": prompt_tokens}, generated)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(ids) for ids in self.encoder.plain(list(texts))]
@@ -388,6 +394,14 @@ class VLLMBackend(Backend):
         from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
 
         cleanup_dist_env_and_memory()
+
+
+def _check_params(requests: Sequence[GenerateRequest | ChatRequest]) -> None:
+    for request in requests:
+        params = request.params
+        if params.max_new_tokens < 0 or params.temperature < 0 or not 0 < params.top_p <= 1:
+            raise UserError(f"bad generation parameters {params}: need max_new_tokens >= 0, "
+                            "temperature >= 0 and 0 < top_p <= 1")
 
 
 def _vllm_version() -> str:

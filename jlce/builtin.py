@@ -29,6 +29,13 @@ def jlce_register_presets(register):
 
 
 @hookimpl
+def jlce_register_model_aliases(register):
+    from jlce.modelalias import register_model_aliases
+
+    register_model_aliases(register)
+
+
+@hookimpl
 def jlce_register_filters(register):
     from jlce.filters import register_filters
 

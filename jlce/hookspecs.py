@@ -14,6 +14,7 @@ from typing import Any
 import pluggy
 
 from jlce.events import BatchEvent, RunContext, StageEvent
+from jlce.modelalias import ModelAliasSpec
 from jlce.specs import BackendSpec, FilterSpec, LoggerSpec, MetricSpec, ProcessorSpec, ProfilerSpec, ReaderSpec
 
 hookspec = pluggy.HookspecMarker("jlce")
@@ -62,6 +63,12 @@ def jlce_register_profilers(register: Callable[[ProfilerSpec], None]) -> None:
 def jlce_register_presets(register: Callable[[Any], None]) -> None:
     """Register model-family presets (`jlce.presets.PresetSpec`): default decoding settings for the
     models a preset matches, chosen by `--preset auto|NAME|none`."""
+
+
+@hookspec
+def jlce_register_model_aliases(register: Callable[[ModelAliasSpec], None]) -> None:
+    """Register model aliases (`jlce.modelalias.ModelAliasSpec`): short names `--model` accepts,
+    standing for a hub id or for a model the alias builds locally; `jlce ls models` lists them."""
 
 
 @hookspec

@@ -12,6 +12,7 @@ from jlce.errors import ConfigError, DataError, PluginError, UserError
 from jlce.events import BatchEvent, RunContext, StageEvent
 from jlce.hookcall import current_plugin
 from jlce.hookspecs import hookimpl
+from jlce.modelalias import ModelAliasSpec
 from jlce.presets import PresetSpec
 from jlce.requests import (
     GenerateRequest,
@@ -39,7 +40,7 @@ __all__ = [
     "hookimpl", "current_plugin",
     # what registration hooks register
     "BackendSpec", "MetricSpec", "MetricResult", "FilterSpec", "ReaderSpec", "ProcessorSpec", "ProfilerSpec",
-    "PresetSpec", "Overrides", "LoggerSpec",
+    "PresetSpec", "Overrides", "LoggerSpec", "ModelAliasSpec",
     # backends
     "Backend", "BackendConfig", "BatchOutput", "Capability", "supports", "UnsupportedRequest",
     "LoglikelihoodRequest", "RollingLoglikelihoodRequest", "GenerateRequest", "GenerationParams",

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from jlce.errors import PluginError, UserError, did_you_mean
+from jlce.modelalias import ModelAliasSpec
 from jlce.presets import PresetSpec
 from jlce.specs import (
     BackendSpec,
@@ -32,6 +33,7 @@ KINDS: dict[str, tuple[str, type[Any], str]] = {
     "jlce_register_profilers": ("profilers", ProfilerSpec, "profiler"),
     "jlce_register_presets": ("presets", PresetSpec, "preset"),
     "jlce_register_loggers": ("loggers", LoggerSpec, "logger"),
+    "jlce_register_model_aliases": ("model_aliases", ModelAliasSpec, "model alias"),
 }
 
 
@@ -45,6 +47,7 @@ class Registry:
     profilers: dict[str, ProfilerSpec] = field(default_factory=dict)
     presets: dict[str, PresetSpec] = field(default_factory=dict)
     loggers: dict[str, LoggerSpec] = field(default_factory=dict)
+    model_aliases: dict[str, ModelAliasSpec] = field(default_factory=dict)
     task_dirs: list[TaskDirSpec] = field(default_factory=list)
 
     def get(self, kind: str, name: str) -> Any:

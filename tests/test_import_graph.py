@@ -5,10 +5,14 @@ jlce.backends) and plugins/ (jlce.plugins). An edge A -> B is any of
 
 - an `import` / `from ... import` of B anywhere in A: at module level, inside a function (a lazy
   import) or under `try`; only `if TYPE_CHECKING:` blocks are left out (they never run);
-- a string naming B, as `"jlce.x.y"` or `"jlce.x.y:attr"`: how modules are imported by name
-  (`importlib.import_module`, the built-in plugin list, lazy `__getattr__` export tables,
-  `"module:function"` references). Strings that name A itself or a package above it (a resource
-  anchor, a `kind` literal) and logger names are not imports.
+- a string that is exactly a module name, `"jlce.x.y"`: how a module imports others by name
+  (`importlib.import_module`, the built-in plugin list, lazy `__getattr__` export tables).
+  Strings that name A itself or a package above it (a resource anchor, a `kind` literal) and
+  logger names are not imports.
+
+A `"module:attribute"` reference in a registered spec (a backend factory, an alias's builder) is
+not an edge of the module that writes it: the code that uses the spec imports it
+(`jlce.specs.resolve`, e.g. the evaluator creating the backend), and registering it imports nothing.
 
 A package's `__init__` running before its submodules is how Python imports, not an edge.
 
@@ -101,7 +105,7 @@ class _Imports(ast.NodeVisitor):
     def visit_Constant(self, node: ast.Constant) -> None:
         if not isinstance(node.value, str) or not node.value.startswith("jlce."):
             return
-        name = node.value.partition(":")[0]
+        name = node.value
         if name not in self.modules or self.module == name or self.module.startswith(name + "."):
             return
         self._add(name, node.lineno)
@@ -203,6 +207,7 @@ def test_graph_sees_lazy_and_by_name_imports():
     assert len(graph) > 150
     assert "jlce.lmeval_bridge" in graph["jlce.task"]  # `from jlce.lmeval_bridge import ...` inside load_tasks
     assert "jlce.plugins.timing" in graph["jlce.plugin_manager"]  # the built-in plugin list
+    assert "jlce.leaderboard.build" in graph["jlce.leaderboard"]  # a lazy export table
     assert "jlce.plugins" not in graph["jlce.hookcall"]  # a logger name is no import
 
 
@@ -213,7 +218,7 @@ def test_a_lazy_cycle_is_found_and_printed(tmp_path):
     (package / "a.py").write_text("from jlce import b\n")
     (package / "b.py").write_text("def f():\n    from jlce.c import g\n")
     (package / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from jlce import b\n"
-                                  "LAZY = {'x': 'jlce.a:x'}\n")
+                                  "LAZY = {'x': 'jlce.a'}\n")
     modules = find_modules(tmp_path, {"jlce": "jlce"})
     (report,) = cycles_report(modules)
     assert "jlce.a" in report and "jlce.b" in report and "jlce.c" in report

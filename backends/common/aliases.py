@@ -1,24 +1,14 @@
-"""Short model names, and how `--model` is read: an alias, a local directory or a hub id."""
+"""How `--model` is read: a model alias (registered by plugins, `jlce.modelalias`), a local
+directory or a hub id."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from jlce.errors import UserError, did_you_mean
-
-ALIASES: dict[str, str] = {
-    **{f"deepseek-r1-distill-qwen-{size}": f"deepseek-ai/DeepSeek-R1-Distill-Qwen-{size.upper()}"
-       for size in ("1.5b", "7b", "14b", "32b")},
-    **{f"deepseek-r1-distill-llama-{size}": f"deepseek-ai/DeepSeek-R1-Distill-Llama-{size.upper()}"
-       for size in ("8b", "70b")},
-}
-
-# Built locally on first use (jlce.tinymodel), never downloaded.
-TINY_ALIAS = "jlce-tiny"
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+from jlce.modelalias import HUB_ID, ModelAliasSpec
 
 
 @dataclass(frozen=True)
@@ -31,28 +21,34 @@ class ModelRef:
     alias: str | None = None
 
 
-def known_names() -> list[str]:
-    return sorted([*ALIASES, TINY_ALIAS])
+def registered_aliases() -> dict[str, ModelAliasSpec]:
+    """The aliases every loaded plugin registered (`jlce_register_model_aliases`)."""
+    from jlce.registry import get_registry
+
+    return get_registry().model_aliases
 
 
 def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
 
 
-def resolve_model_name(name: str) -> ModelRef:
-    """Map an alias to its hub id, an existing directory to its absolute path, and keep
-    `org/name` hub ids. Anything else is a `UserError` with the nearest known alias."""
+def resolve_model_name(name: str, aliases: Mapping[str, ModelAliasSpec] | None = None) -> ModelRef:
+    """Map an alias to its hub id (or to the directory its `build` returns), an existing directory
+    to its absolute path, and keep `org/name` hub ids. Anything else is a `UserError` with the
+    nearest alias. `aliases`: the registered ones unless given."""
     given = name
     name = name.strip()
     if not name:
         raise UserError("--model is empty; give a hub id (org/name), a local directory or an alias")
+    aliases = registered_aliases() if aliases is None else aliases
     key = name.lower()
-    if key == TINY_ALIAS:
-        from jlce.tinymodel import ensure_tiny_model
+    if key in aliases:
+        spec = aliases[key]
+        if spec.build is not None:
+            from jlce.specs import resolve
 
-        return ModelRef(given, str(ensure_tiny_model()), local=True, alias=TINY_ALIAS)
-    if key in ALIASES:
-        return ModelRef(given, ALIASES[key], local=False, alias=key)
+            return ModelRef(given, str(Path(resolve(spec.build)()).resolve()), local=True, alias=key)
+        return ModelRef(given, spec.target, local=False, alias=key)
     path = Path(name).expanduser()
     if path.is_dir():
         return ModelRef(given, str(path.resolve()), local=True)
@@ -60,9 +56,10 @@ def resolve_model_name(name: str) -> ModelRef:
         raise UserError(f"model path '{name}' is a file; give the model directory")
     if _looks_like_path(name):
         raise UserError(f"model directory '{name}' does not exist")
-    if _HUB_ID.match(name):
+    if HUB_ID.match(name):
         return ModelRef(given, name, local=False)
+    known = sorted(aliases)
     raise UserError(
-        f"unknown model '{name}'{did_you_mean(key, known_names())}; give a hub id (org/name), "
-        f"a local directory or one of: {', '.join(known_names())}"
+        f"unknown model '{name}'{did_you_mean(key, known)}; give a hub id (org/name), "
+        f"a local directory or one of: {', '.join(known) or 'no alias registered'} (`jlce ls models`)"
     )

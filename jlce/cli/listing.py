@@ -12,7 +12,7 @@ from jlce.cli.options import include_path_option
 
 @click.group()
 def ls_group() -> None:
-    """List tasks, groups, backends, metrics, filters, formats, profilers, presets, loggers or plugins."""
+    """List tasks, groups, backends, metrics, filters, formats, profilers, presets, model aliases, loggers or plugins."""
 
 
 @click.group()
@@ -108,6 +108,17 @@ def ls_presets() -> None:
         rows = [[n, s.plugin, str(s.priority), ", ".join(f"{k}={v}" for k, v in s.record()["settings"].items())]
                 for n, s in sorted(get_registry().presets.items())]
         _print_rows("presets", ["preset", "plugin", "priority", "settings"], rows)
+
+
+@ls_group.command("models")
+def ls_models() -> None:
+    """Model aliases `--model` accepts (registered by plugins: `jlce_register_model_aliases`)."""
+    with fail_cleanly():
+        from jlce.registry import get_registry
+
+        rows = [[n, s.plugin, s.target or "(built locally)", s.description]
+                for n, s in sorted(get_registry().model_aliases.items())]
+        _print_rows("model aliases", ["alias", "plugin", "hub id", "description"], rows)
 
 
 @ls_group.command("loggers")

@@ -42,7 +42,7 @@ class Replica:
         """Answer one work unit: every batch's (index in the unit, answer) pairs and the unit's totals."""
         started = time.perf_counter()
         pairs: list[tuple[int, Any]] = []
-        totals = {"prompt_tokens": 0, "generated_tokens": 0, "batches": 0, "batch_size": 0}
+        totals: dict[str, float] = {"prompt_tokens": 0, "generated_tokens": 0, "batches": 0, "batch_size": 0}
         for batch, event in getattr(self.backend, kind)(list(requests)):
             pairs.extend(batch)
             totals["prompt_tokens"] += event.prompt_tokens

@@ -76,6 +76,14 @@ def jlce_register_loggers(register: Callable[[LoggerSpec], None]) -> None:
     """Register experiment trackers (`--log NAME`, `jlce log RUN_DIR --to NAME`); see docs/tracking.md."""
 
 
+@hookspec
+def jlce_register_commands(cli: Any) -> None:
+    """Add commands to the `jlce` command line: `cli` is its click group (`@cli.command()`). Called
+    only when a command name is not built in (or by `jlce ls commands`), so plugins cost the
+    built-in commands nothing; a plugin that raises here, or replaces a built-in command, is
+    reported by name and its commands are left out."""
+
+
 # ---- run lifecycle (observers; failures are recorded, never fatal) ---------------------------
 
 

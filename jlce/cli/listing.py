@@ -121,6 +121,18 @@ def ls_models() -> None:
         _print_rows("model aliases", ["alias", "plugin", "hub id", "description"], rows)
 
 
+@ls_group.command("commands")
+def ls_commands() -> None:
+    """Commands that plugins add to `jlce` (`jlce_register_commands`)."""
+    with fail_cleanly():
+        from jlce.cli.plugin_commands import PluginCommandGroup
+
+        app = click.get_current_context().find_root().command  # the `jlce` group
+        added = app.load_plugin_commands() if isinstance(app, PluginCommandGroup) else []
+        rows = [[name, (app.commands[name].get_short_help_str(80) or "")] for name in added]
+        _print_rows("plugin commands", ["command", "help"], rows)
+
+
 @ls_group.command("loggers")
 def ls_loggers() -> None:
     """Experiment trackers (`jlce run --log NAME`, `jlce log RUN_DIR --to NAME`)."""

@@ -17,10 +17,13 @@ from jlce.cli.judge import COMMANDS as JUDGE_COMMANDS
 from jlce.cli.tracking import COMMANDS as TRACKING_COMMANDS
 from jlce.cli import listing
 from jlce.cli.common import fail_cleanly, parse_key_values, parse_text_pairs
+from jlce.cli.plugin_commands import PluginCommandGroup
 from jlce.cli.options import include_path_option
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=PluginCommandGroup,  # plugins add commands (jlce_register_commands), loaded on first need
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog="Plugins can add commands (`jlce ls commands` lists them).")
 @click.version_option(__version__, "--version", prog_name="jlce", message="%(prog)s %(version)s")
 def app() -> None:
     """JLCE: Japanese LLM Comprehensive Evaluation.

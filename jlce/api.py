@@ -21,11 +21,9 @@ def evaluate(model: str | None = None, tasks: str | Sequence[str] = "all", backe
 
     Bad input raises `jlce.errors.UserError` with the message `jlce run` would print.
     """
-    from pydantic import ValidationError
-
     from jlce.errors import UserError
     from jlce.evaluator import Evaluator
-    from jlce.runconfig import RunOptions
+    from jlce.runconfig import make_run_options
 
     instance = None if isinstance(backend, str) else backend
     if instance is not None:
@@ -40,14 +38,6 @@ def evaluate(model: str | None = None, tasks: str | Sequence[str] = "all", backe
     if model is None:
         raise UserError("evaluate(): model is required")
     names = tasks if isinstance(tasks, str) else ",".join(tasks)
-    profile = options.pop("profile", None)
-    if isinstance(profile, str):
-        profile = tuple(part.strip() for part in profile.split(",") if part.strip())
     options.setdefault("show_progress", False)
-    try:
-        run_options = RunOptions(model=model, backend=name, tasks=names, profile=profile, **options)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(map(str, first["loc"])) or "arguments"
-        raise UserError(f"evaluate(): {where}: {first['msg']}") from None
+    run_options = make_run_options(model=model, backend=name, tasks=names, **options)  # `jlce run`'s checks and messages
     return Evaluator(run_options, instance).execute().results

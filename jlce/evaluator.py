@@ -78,12 +78,15 @@ class Evaluator:
         self.pm = get_plugin_manager()
         self.registry = get_registry()
         self.given_backend = backend
-        if backend is None:
-            self.registry.get("backends", options.backend)  # an unknown backend fails before any work
+        self.preset = choose_preset(self.registry.presets, options.preset, options.model)
+        # an unknown backend or a bad --backend-arg fails before any work (parsed once, by the backend's options model)
+        self.backend_config = None if backend is not None else options.backend_config(
+            self.registry.get("backends", options.backend), self.preset)
         self.started = datetime.now(timezone.utc)
         run_id = new_run_id(self.started)
         self.output_dir = options.output_dir or default_output_dir(options, run_id)
-        self.run = RunContext(run_id, options.public(), self.output_dir)
+        self.run = RunContext(run_id, options.public(self.backend_config.options if self.backend_config else None),
+                              self.output_dir)
         self.progress = Progress(enabled=options.show_progress)
         self.cache_stats: dict[str, dict[str, int]] = {}
         self.skipped: dict[str, str] = {}
@@ -92,7 +95,6 @@ class Evaluator:
         self.fingerprint: dict[str, Any] = {}  # the backend's, plus a remote model's weights probe id
         self.reasoning = ReasoningPolicy()  # decided once the backend has loaded (auto: by the model's names)
         self.provenance = ProvenanceRecorder()  # part of every result, whatever --profile selects
-        self.preset = choose_preset(self.registry.presets, options.preset, options.model)
 
     @contextmanager
     def stage(self, name: str, task: str | None = None) -> Iterator[None]:
@@ -209,16 +211,9 @@ class Evaluator:
     def _load_backend(self) -> Backend:
         if self.given_backend is not None:
             return self.given_backend
-        options = self.options
+        options, config = self.options, self.backend_config  # built in __init__ (RunOptions.backend_config)
+        assert config is not None
         spec = self.registry.get("backends", options.backend)
-        config = BackendConfig(
-            model=options.model, revision=options.revision, dtype=options.dtype, device=options.device,
-            batch_size=options.batch_size, max_length=options.max_length, adapter=options.adapter,
-            merge_adapter=options.merge_adapter,
-            chat_template=options.chat_template if options.chat_template is not None or self.preset is None
-            else self.preset.chat_template,
-            trust_remote_code=options.trust_remote_code, seed=options.seed, options=dict(options.backend_options),
-        )
         try:
             if options.replicas > 1 or options.ray_address:
                 from jlce.replicas.backend import ReplicaBackend, parse_resources

@@ -26,12 +26,18 @@ def resolve(target: Callable | str) -> Callable:
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """A model backend. `factory(BackendConfig) -> Backend`."""
+    """A model backend. `factory(BackendConfig) -> Backend`.
+
+    `options`: the backend's options model (a pydantic model, or a `"module:Class"` string) that
+    parses its `--backend-arg KEY=VALUE` pairs once, before any data or model loads
+    (`jlce.backend.parse_backend_options`); the backend receives the parsed model in
+    `BackendConfig.options`. None: the pairs arrive as given (text from the command line)."""
 
     name: str
     factory: Callable | str
     description: str = ""
     plugin: str = ""
+    options: type | str | None = None
 
 
 @dataclass(frozen=True)

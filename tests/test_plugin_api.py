@@ -262,11 +262,14 @@ def test_provenance_is_in_every_result_whatever_profile_says(plugins, tmp_path, 
 
 
 def test_the_command_line_profile_none_selects_no_profiler():
-    from jlce.cli.run_command import build_options
+    from jlce.cli.main import run
+    from jlce.cli.run_options import run_option_values
     from jlce.profiling import select_profilers
     from jlce.registry import get_registry
+    from jlce.runconfig import make_run_options
 
-    options = build_options(model="m", tasks="t", profile="none", profile_interval=None, quiet=True)
+    context = run.make_context("run", ["--model", "m", "--tasks", "t", "--profile", "none", "--quiet"])
+    options = make_run_options(**run_option_values(context, dict(context.params)))
     assert select_profilers(get_registry(), options.profile) == []
     assert "provenance" not in get_registry().profilers  # not a profiler one could leave out
 

@@ -211,12 +211,13 @@ def test_run_option_takes_the_backends_former_arguments():
 
 
 def test_a_backend_built_directly_with_the_old_argument_says_where_it_went():
-    from jlce.backends.openai.options import parse_openai_options
-    from jlce.backends.vllm.options import parse_vllm_options
+    from jlce.backendargs import backend_options
+    from jlce.backends.openai.options import OpenAIOptions
+    from jlce.backends.vllm.options import VLLMOptions
 
-    for parse in (parse_openai_options, parse_vllm_options):
+    for model, name in ((OpenAIOptions, "openai"), (VLLMOptions, "vllm")):
         with pytest.raises(UserError, match="reasoning is handled by the core.*--reasoning"):
-            parse({"reasoning": "true"})
+            backend_options(model, {"reasoning": "true"}, name)
 
 
 def test_chat_answers_with_a_separate_reasoning_field():

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from jlce.backends.common.aliases import ModelRef
 from jlce.backends.common.fingerprint import hub_snapshot_dir
@@ -14,54 +13,13 @@ from jlce.errors import UserError, did_you_mean
 DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16", "half": "float16",
           "bfloat16": "bfloat16", "bf16": "bfloat16"}
 
-# `--backend-arg key=value` pairs this backend understands.
-OPTIONS = {
-    "attn_implementation": "attention kernel: sdpa | eager | flash_attention_2 | ...",
-    "device_map": "passed to from_pretrained (e.g. auto; needs accelerate); the model is then not moved",
-    "tokenizer": "a different tokenizer (hub id or directory)",
-    "add_bos_token": "true | false: override the tokenizer's BOS convention",
-    "max_batch_size": "starting batch size of --batch-size auto (default 64)",
-}
 
+class LoadOptions(Protocol):
+    """What loading reads of a backend's options (the transformers backend's `TransformersOptions`)."""
 
-@dataclass(frozen=True)
-class Options:
-    attn_implementation: str | None = None
-    device_map: str | None = None
-    tokenizer: str | None = None
-    add_bos_token: bool | None = None
-    max_batch_size: int = 64
-
-
-def _as_bool(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise UserError(f"--backend-arg {key} must be true or false, not '{value}'")
-
-
-def parse_options(options: dict[str, Any]) -> Options:
-    from jlce.reasoning import reject_backend_args
-
-    reject_backend_args(options, "transformers")
-    unknown = [k for k in options if k not in OPTIONS]
-    if unknown:
-        key = unknown[0]
-        raise UserError(f"unknown --backend-arg '{key}' for the transformers backend{did_you_mean(key, OPTIONS)}; "
-                        f"known: {', '.join(sorted(OPTIONS))}")
-    values: dict[str, Any] = {k: (str(v) if v is not None else None) for k, v in options.items()}
-    if "add_bos_token" in options:
-        values["add_bos_token"] = _as_bool("add_bos_token", options["add_bos_token"])
-    if "max_batch_size" in options:
-        text = str(options["max_batch_size"])
-        if not text.isdigit() or int(text) < 1:
-            raise UserError(f"--backend-arg max_batch_size must be a positive integer, not '{text}'")
-        values["max_batch_size"] = int(text)
-    return Options(**values)
+    attn_implementation: str | None
+    device_map: str | None
+    tokenizer: str | None
 
 
 def pick_device(requested: str) -> str:
@@ -95,7 +53,7 @@ def pick_dtype(requested: str, device: str):
 
 
 def load_model_and_tokenizer(ref: ModelRef, *, revision: str | None, dtype, device: str, trust_remote_code: bool,
-                             options: Options):
+                             options: LoadOptions):
     """`AutoTokenizer` and `AutoModelForCausalLM` from a local directory or the hub, in eval mode."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

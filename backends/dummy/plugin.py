@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from jlce.backend import Backend, BackendConfig, BatchOutput
-from jlce.errors import UserError
+from jlce.backendargs import backend_options
 from jlce.events import BatchEvent
 from jlce.hookspecs import hookimpl
 from jlce.requests import (
@@ -37,12 +37,11 @@ from jlce.requests import (
 from jlce.specs import BackendSpec
 
 RULES_VERSION = 1  # part of the fingerprint: a change of rules never reuses cached answers
-OPTIONS = ("reply",)
 
 
 @hookimpl
 def jlce_register_backends(register):
-    register(BackendSpec("dummy", DummyBackend,
+    register(BackendSpec("dummy", DummyBackend, options="jlce.backends.dummy.options:DummyOptions",
                          description="no model: fixed-rule answers (one character = one token), for tests and plugin authors"))
 
 
@@ -50,11 +49,10 @@ class DummyBackend(Backend):
     name = "dummy"
 
     def __init__(self, config: BackendConfig):
-        unknown = sorted(set(config.options) - set(OPTIONS))
-        if unknown:
-            raise UserError(f"backend 'dummy': unknown --backend-arg {', '.join(unknown)} (known: {', '.join(OPTIONS)})")
+        from jlce.backends.dummy.options import DummyOptions
+
         self.model = config.model
-        self.reply = "" if config.options.get("reply") is None else str(config.options["reply"])
+        self.reply = backend_options(DummyOptions, config.options, "dummy").reply
         self.batch_size = config.batch_size if isinstance(config.batch_size, int) else 16
 
     def fingerprint(self) -> dict[str, Any]:

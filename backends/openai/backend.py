@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from jlce.backend import Backend, BackendConfig, BatchOutput, UnsupportedRequest
+from jlce.backendargs import backend_options
 from jlce.backends.common.batching import parse_batch_size
 from jlce.backends.common.encoding import Encoder
 from jlce.backends.common.fingerprint import combined_sha256, text_sha256, tokenizer_files
 from jlce.backends.openai.client import ApiClient, ApiRejected, RetryPolicy
-from jlce.backends.openai.options import parse_openai_options
+from jlce.backends.openai.options import OpenAIOptions
 from jlce.backends.openai.protocol import (
     ProtocolError,
     chat_body,
@@ -55,7 +56,7 @@ class OpenAIBackend(Backend):
 
     def __init__(self, config: BackendConfig):
         self.config = config
-        self.options = options = parse_openai_options(config.options)
+        self.options = options = backend_options(OpenAIOptions, config.options, "openai")
         if not options.base_url:
             raise UserError("the openai backend needs the server: --backend-arg base_url=http://HOST:PORT/v1")
         if config.adapter:
@@ -64,7 +65,7 @@ class OpenAIBackend(Backend):
         self.model_name = options.model or config.model
         self.api = options.api or ("chat" if config.chat_template else "completions")
         key = os.environ.get(options.api_key_env)
-        if "api_key_env" in config.options and not key:
+        if "api_key_env" in options.model_fields_set and not key:
             raise UserError(f"--backend-arg api_key_env={options.api_key_env}: that environment variable is not set")
         self.api_key_set = bool(key)
         self.client = ApiClient(options.base_url, key, timeout=options.timeout, connections=options.concurrency,

@@ -1,12 +1,11 @@
-"""`--backend-arg key=value` options of the OpenAI-compatible backend (pydantic, frozen)."""
+"""`--backend-arg key=value` options of the OpenAI-compatible backend: one frozen pydantic model,
+declared on the backend's spec (the core parses the text pairs with it once; jlce.backendargs)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from jlce.errors import UserError, did_you_mean
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class OpenAIOptions(BaseModel):
@@ -30,23 +29,3 @@ class OpenAIOptions(BaseModel):
     token_ids: Literal["auto", "true", "false"] = Field(
         default="auto", description="ask for the generated token ids (vLLM's return_token_ids) and decode them with the local "
         "tokenizer, as the other backends do (a server's own text can lose its last characters); auto: with a local tokenizer")
-
-
-def parse_openai_options(options: dict[str, Any]) -> OpenAIOptions:
-    from jlce.reasoning import reject_backend_args
-
-    reject_backend_args(options, "openai")
-    known = OpenAIOptions.model_fields
-    for key in options:
-        if key not in known:
-            raise UserError(f"unknown --backend-arg '{key}' for the openai backend{did_you_mean(key, known)}; "
-                            f"known: {', '.join(sorted(known))}")
-    texts = ("base_url", "model", "api", "api_key_env", "logprobs", "tokenizer", "token_ids")
-    values = {k: (str(v).lower() if k in ("logprobs", "token_ids") and isinstance(v, bool) else str(v))
-              if k in texts and v is not None else v for k, v in options.items()}
-    try:
-        return OpenAIOptions(**values)
-    except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"--backend-arg {key}={options.get(key)!r}: {first['msg']}") from None

@@ -12,6 +12,7 @@ def jlce_register_backends(register):
         BackendSpec(
             name="openai",
             factory="jlce.backends.openai.backend:OpenAIBackend",
+            options="jlce.backends.openai.options:OpenAIOptions",
             description="OpenAI-compatible server (completions / chat completions; log-likelihoods via echo + logprobs); "
             "--backend-arg base_url=http://HOST:PORT/v1",
         )

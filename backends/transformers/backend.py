@@ -29,10 +29,10 @@ from jlce.backends.common.loading import (
     load_model_and_tokenizer,
     model_files_dir,
     model_max_length,
-    parse_options,
     pick_device,
     pick_dtype,
 )
+from jlce.backends.transformers.options import TransformersOptions
 from jlce.backends.transformers.packed import (
     row_order_key,
     score_packed,
@@ -49,6 +49,7 @@ from jlce.backends.transformers.scoring import (
 )
 
 from jlce.backend import Backend, BackendConfig, BatchOutput
+from jlce.backendargs import backend_options
 from jlce.backends.common.chat import chat_template_wanted, render_chat, render_messages
 from jlce.budget import FORWARD, Truncation, fit_generation, fit_pair
 from jlce.errors import UserError
@@ -77,7 +78,7 @@ class TransformersBackend(Backend):
 
     def __init__(self, config: BackendConfig):
         self.config = config
-        self.options = parse_options(config.options)
+        self.options = backend_options(TransformersOptions, config.options, "transformers")
         self._start_size, self._adaptive = parse_batch_size(config.batch_size, self.options.max_batch_size)
         self.ref = resolve_model_name(config.model)
         self.adapter = None

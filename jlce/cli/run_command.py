@@ -10,33 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
 from jlce.errors import UserError
-
-
-def build_options(**kwargs: Any) -> Any:
-    from jlce.runconfig import RunOptions
-
-    profile = kwargs.pop("profile")
-    interval = kwargs.pop("profile_interval")
-    quiet = kwargs.pop("quiet")
-    if profile is None:
-        kwargs["profile"] = None
-    elif profile.strip() == "none":  # no profilers; provenance is recorded in every run regardless
-        kwargs["profile"] = ("none",)
-    elif profile.strip() == "all":
-        kwargs["profile"] = ("all",)
-    else:
-        kwargs["profile"] = tuple(p.strip() for p in profile.split(",") if p.strip())
-    kwargs["profile_options"] = {"interval": interval} if interval else {}
-    kwargs["show_progress"] = not quiet
-    try:
-        return RunOptions(**kwargs)
-    except ValidationError as error:
-        first = error.errors()[0]
-        flag = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "arguments"
-        raise UserError(f"{flag}: {first['msg']}") from None
 
 
 RESUME_HINT = "finished batches are cached: run the same command again to resume"
@@ -72,11 +47,13 @@ def stop_on_signals() -> Iterator[None]:
             signal.signal(signal.SIGTERM, previous)
 
 
-def run_command(**kwargs: Any) -> None:
+def run_command(values: dict[str, Any], log_names: tuple[str, ...] = (), log_args: dict[str, str] | None = None) -> None:
+    """`values`: the run options given on the command line (jlce.cli.run_options), validated here."""
     from jlce.evaluator import evaluate
+    from jlce.runconfig import make_run_options
 
-    log_names, log_args = kwargs.pop("log", ()), kwargs.pop("log_args", {})
-    options = build_options(**kwargs)
+    log_args = log_args or {}
+    options = make_run_options(**values)
     loggers = make_run_loggers(log_names, log_args)  # a bad --log fails now, not after the evaluation
     with stop_on_signals():
         outcome = evaluate(options)

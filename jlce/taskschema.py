@@ -254,7 +254,7 @@ class JudgeConfig(Strict):
                 raise ValueError(f"prompts.{key}.source '{prompt.source}' is not among sources {sorted(self.sources)}")
         if "single" not in self.prompts:
             raise ValueError("prompts needs 'single' (the single-answer rating prompt)")
-        if self.reference_categories and self.references is None:
+        if self.reference_categories and self.references is None and self.fixture_references is None:
             raise ValueError("reference_categories needs 'references' (a FastChat answer file of reference answers)")
         return self
 

@@ -30,6 +30,7 @@ API:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -148,7 +149,7 @@ def fit_scoring(context_tokens: int, continuation_tokens: int, window: int | Non
                                                continuation_tokens - scored))
 
 
-def fit_pair(context: list[int] | tuple[int, ...], continuation: list[int] | tuple[int, ...], window: int | None,
+def fit_pair(context: Sequence[int], continuation: Sequence[int], window: int | None,
              engine: Engine) -> tuple[list[int], list[int], Truncation]:
     """`fit_scoring` applied to token lists: (context, continuation, truncation)."""
     fit = fit_scoring(len(context), len(continuation), window, engine)

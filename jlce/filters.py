@@ -113,7 +113,7 @@ def last_number(text: str, fallback: str = "") -> str:
 def _word_table(mapping: object) -> list[tuple[str, str]]:
     if not isinstance(mapping, Mapping) or not mapping:
         raise UserError("filter 'label_words' needs 'mapping': label -> list of words")
-    table = []
+    table: list[tuple[str, str]] = []
     for label, words in mapping.items():
         words = [words] if isinstance(words, str) else words
         if not isinstance(label, str) or not isinstance(words, (list, tuple)) or not all(isinstance(w, str) and w for w in words):

@@ -95,7 +95,7 @@ def prepare_run_folder(target: Path | None, default_parent: Path, run_id: str, o
     without --overwrite) is a UserError naming the folder, raised before the model loads.
     """
     explicit = target is not None
-    target = Path(target if explicit else default_parent / run_id)
+    target = Path(target) if target is not None else default_parent / run_id
     flag = "--output-dir " if explicit else "output folder "
     created: list[Path] = []
     try:

@@ -14,11 +14,14 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jlce.errors import UserError
 from jlce.paths import atomic_write_text
 from jlce.textstats import SCRIPTS
+
+if TYPE_CHECKING:
+    from jlce.data.loader import DataSource
 
 ALL = "all tasks"
 
@@ -62,7 +65,7 @@ def load_token_counter(model: str, revision: str | None = None,
     return count_tokens, len(tokenizer), ref.target
 
 
-def task_texts(tasks: str, *, limit: int | None, num_fewshot: int | None, data: str,
+def task_texts(tasks: str, *, limit: int | None, num_fewshot: int | None, data: DataSource,
                include_paths: tuple[Path, ...] = (), max_texts: int = 200) -> dict[str, list[str]]:
     """Each task's rendered prompts (at most `max_texts`, evenly spaced), as `jlce run` builds them."""
     from jlce.plugins.tokenizer_stats import evenly_spaced

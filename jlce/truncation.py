@@ -38,8 +38,9 @@ def sample_truncation(results: Sequence[Any]) -> dict[str, Any] | None:
     """One item's record for samples/<task>.jsonl from the results of its requests (the choices
     of a multiple-choice item, the samples of a generation): the largest cut of any of them.
     None when any result did not report."""
-    cuts = [_of(r) for r in results]
-    if not cuts or any(c is None for c in cuts):
+    reported = [_of(r) for r in results]
+    cuts = [c for c in reported if c is not None]
+    if not cuts or len(cuts) < len(reported):
         return None
     record: dict[str, Any] = {
         "cut": any(c.cut for c in cuts),

@@ -200,12 +200,12 @@ def open_monitor() -> DeviceMonitor | None:
         log.debug("AMD SMI unavailable: %s", error)
         return None
     try:
-        monitor = AmdSmiMonitor(amdsmi)
+        amd = AmdSmiMonitor(amdsmi)
     except Exception as error:
         log.debug("AMD SMI failed: %s", error)
         _release_amdsmi(amdsmi)
         return None
-    if monitor.gpus:
-        return monitor
-    monitor.close()
+    if amd.gpus:
+        return amd
+    amd.close()
     return None

@@ -31,7 +31,7 @@ class EnergyProfiler:
     def __init__(self, options: Mapping[str, Any] | None = None):
         self.monitor: DeviceMonitor | None = None
         self._start: dict[int, float | None] = {}
-        self._t0: float | None = None
+        self._t0 = 0.0  # perf_counter() at start(); report() starts first
         self._requests = self._prompt_tokens = self._generated_tokens = 0
         self._opened = False
 

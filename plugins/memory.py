@@ -155,17 +155,19 @@ class MemoryProfiler:
         self._kv_usage: list[float] = []
         self._engine_kv: dict[str, Any] | None = None
 
-    def start(self) -> None:
+    def start(self) -> "_Sampler":
+        """Start sampling (once) and return the sampler."""
         if self.sampler is not None:
-            return
+            return self.sampler
         import psutil
 
         self._start_rss = psutil.Process(os.getpid()).memory_info().rss
         self.monitor = open_monitor()
         if self.monitor is not None:
             self._start_device = {gpu.index: self.monitor.memory_used(gpu) for gpu in self.monitor.gpus}
-        self.sampler = _Sampler(self.interval, self.monitor)
-        self.sampler.start()
+        sampler = self.sampler = _Sampler(self.interval, self.monitor)
+        sampler.start()
+        return sampler
 
     def close(self) -> None:
         """Stop the sampler and release the monitoring library; safe to call more than once."""
@@ -197,8 +199,7 @@ class MemoryProfiler:
                 self._engine_kv = dict(kv)
 
     def report(self) -> dict[str, Any]:
-        self.start()  # a run_end without a run_start still gets one sample
-        sampler = self.sampler
+        sampler = self.start()  # a run_end without a run_start still gets one sample
         if sampler.error is None and sampler.is_alive():
             try:
                 sampler.sample()  # the state at the end counts too

@@ -90,7 +90,9 @@ class QuantityDef:
 
 def _get(data: Any, *keys: str | int) -> Any:
     for key in keys:
-        if isinstance(data, Mapping) and key in data or isinstance(data, list) and isinstance(key, int) and 0 <= key < len(data):
+        if isinstance(data, Mapping) and key in data:
+            data = data[key]
+        elif isinstance(data, list) and isinstance(key, int) and 0 <= key < len(data):
             data = data[key]
         else:
             return None
@@ -155,16 +157,18 @@ def _peak_rss(run: RunRecord, args: tuple[str, ...]) -> float:
 
 def _peak_gpu(run: RunRecord, args: tuple[str, ...]) -> float:
     devices = _profile(run, "memory").get("devices") or []
-    peaks = [d.get("peak_used_bytes") for d in devices if isinstance(d, Mapping)]
-    if not peaks or not all(isinstance(p, (int, float)) for p in peaks):
+    raw = [d.get("peak_used_bytes") for d in devices if isinstance(d, Mapping)]
+    peaks = [p for p in raw if isinstance(p, (int, float))]
+    if not peaks or len(peaks) < len(raw):
         raise Unmeasured(f"run {run.ref} watched no GPU memory (no NVML/AMD SMI device)")
     return float(sum(peaks))
 
 
 def _peak_torch(run: RunRecord, args: tuple[str, ...]) -> float:
     entries = _profile(run, "memory").get("torch") or []
-    peaks = [e.get("peak_allocated_bytes") for e in entries if isinstance(e, Mapping)]
-    if not peaks or not all(isinstance(p, (int, float)) for p in peaks):
+    raw = [e.get("peak_allocated_bytes") for e in entries if isinstance(e, Mapping)]
+    peaks = [p for p in raw if isinstance(p, (int, float))]
+    if not peaks or len(peaks) < len(raw):
         raise Unmeasured(f"run {run.ref} has no torch device memory statistics")
     return float(sum(peaks))
 
@@ -215,8 +219,9 @@ def _chars_per_token(run: RunRecord, args: tuple[str, ...]) -> float:
 
 def _tokens_per_morpheme(run: RunRecord, args: tuple[str, ...]) -> float:
     entries = _token_stats(run, args)
-    morphemes = [e.get("morphemes") for e in entries]
-    if not all(isinstance(m, (int, float)) for m in morphemes) or sum(morphemes) <= 0:
+    raw = [e.get("morphemes") for e in entries]
+    morphemes = [m for m in raw if isinstance(m, (int, float))]
+    if len(morphemes) < len(raw) or sum(morphemes) <= 0:
         raise Unmeasured(f"run {run.ref} counted no morphemes (fugashi/unidic-lite missing, or morphemes off)")
     return sum(_content_tokens(e) for e in entries) / sum(morphemes)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jlce.claims.verify import (
     INCONCLUSIVE,
@@ -61,8 +61,10 @@ def print_table(v: Verification, console=None) -> None:
 
     console = console or Console()
     table = Table(title=Text(v.title or "Claims"))
-    for column, justify in (("claim", "left"), ("status", "left"), ("estimate [interval]", "right"),
-                            ("compared with", "right"), ("P(holds)", "right")):
+    columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
+        ("claim", "left"), ("status", "left"), ("estimate [interval]", "right"), ("compared with", "right"),
+        ("P(holds)", "right"))
+    for column, justify in columns:
         table.add_column(column, justify=justify, overflow="fold")
     for r in v.results:
         table.add_row(Text(r.id), Text(r.status, style=_STYLE[r.status]), Text(term_text(r.estimate)),

@@ -110,7 +110,7 @@ def _software(run: RunRecord) -> dict[str, Any]:
 def _hardware(run: RunRecord) -> dict[str, Any]:
     hardware = (run.results.get("provenance") or {}).get("hardware") or {}
     cpu = hardware.get("cpu") or {}
-    gpus = [g.get("name") for g in hardware.get("gpus") or [] if isinstance(g, Mapping)]
+    gpus = [str(g.get("name") or "unnamed GPU") for g in hardware.get("gpus") or [] if isinstance(g, Mapping)]
     return {"cpu": cpu.get("model"), "cpu_cores": cpu.get("usable_cores"), "gpus": ", ".join(gpus) or "none"}
 
 
@@ -130,7 +130,7 @@ def provenance_flags(labelled: Sequence[tuple[str, RunRecord]]) -> list[str]:
         keys = sorted({k for _, s in sigs for k in s})
         differing = [k for k in keys if len({str(s.get(k)) for _, s in sigs}) > 1]
         for key in differing:
-            values = {}
+            values: dict[str, list[str]] = {}
             for label, s in sigs:
                 values.setdefault("unset" if s.get(key) is None else str(s.get(key)), []).append(label)
             detail = " vs ".join(f"{v} ({', '.join(dict.fromkeys(ls))})" for v, ls in values.items())

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -70,6 +70,17 @@ class ClaimResult:
     flags: tuple[str, ...] = ()
     runs: tuple[dict[str, Any], ...] = ()
     source: str | None = None
+
+
+class _ClaimFields(TypedDict):
+    """The fields of a ClaimResult that come from the claim itself, whatever its status."""
+
+    id: str
+    statement: str
+    check: str
+    confidence: float
+    runs: tuple[dict[str, Any], ...]
+    source: str | None
 
 
 @dataclass(frozen=True)
@@ -201,7 +212,7 @@ def verify_claim(claim: Claim, confidence: float, bound: Bound, draws: int, seed
     runs = tuple({"label": label, **run.identity()} for label, run in used)
     flags = provenance_flags(used)
     flags.extend(_data_flags({q.args[0] for q in qs if kind_of(q.name) == "metric"}, bound, labels))
-    base = {"id": claim.id, "statement": claim.statement, "check": claim.check, "confidence": confidence,
+    base: _ClaimFields = {"id": claim.id, "statement": claim.statement, "check": claim.check, "confidence": confidence,
             "runs": runs, "source": claim.source}
     if missing:
         return ClaimResult(status=UNMEASURED, estimate=None, reference=None, reasons=tuple(missing),

@@ -7,11 +7,15 @@ jlce.cli.analysis COMMAND` runs them on their own. Heavy modules load inside the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from jlce.cli.common import fail_cleanly
 from jlce.cli.options import include_path_option
+
+if TYPE_CHECKING:
+    from jlce.data.loader import DataSource
 
 EXIT_NOT_ALL_VERIFIED = 1
 
@@ -107,7 +111,7 @@ def report(run_dirs: tuple[Path, ...], output: Path, throughput: str) -> None:
 @include_path_option
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path),
               help="Also write tokenizer_stats.json, .md and .tex here.")
-def tokenizer_stats(models: tuple[str, ...], tasks: str, limit: int | None, num_fewshot: int, max_texts: int, data: str,
+def tokenizer_stats(models: tuple[str, ...], tasks: str, limit: int | None, num_fewshot: int, max_texts: int, data: DataSource,
                     no_morphemes: bool, revision: str | None, trust_remote_code: bool, include_path: tuple[str, ...],
                     output: Path | None) -> None:
     """Characters per token (by script) and tokens per morpheme of several tokenizers, side by side."""

@@ -74,14 +74,17 @@ def add_local(path: Path, source: FileSource, root: Path | None = None) -> Path:
 
 def download(source: FileSource, root: Path | None = None, timeout: float = 60.0) -> Path:
     """Fetch a source file by URL into the data directory, verifying its checksum."""
+    url = source.url
+    if url is None:
+        raise DataMissing(f"{source.name} has no URL to download (it ships with its task)")
     if offline():  # JLCE_OFFLINE: never open a connection
-        raise DataMissing(f"JLCE_OFFLINE is set: not downloading {source.url}")
+        raise DataMissing(f"JLCE_OFFLINE is set: not downloading {url}")
     tmp = _temp_in(root)
     try:
-        request = urllib.request.Request(source.url, headers={"User-Agent": "jlce"})
+        request = urllib.request.Request(url, headers={"User-Agent": "jlce"})
         with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "wb") as out:
             shutil.copyfileobj(response, out, CHUNK)
     except OSError as error:
         tmp.unlink(missing_ok=True)
-        raise DataMissing(f"could not download {source.url}: {error}") from None
-    return _install(tmp, source, source.url, root)
+        raise DataMissing(f"could not download {url}: {error}") from None
+    return _install(tmp, source, url, root)

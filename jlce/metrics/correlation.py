@@ -52,7 +52,7 @@ def _pairs(samples: Sequence[SampleView], metric: str, invalid: object) -> tuple
                 raise UserError(f"metric '{metric}': item {s.doc_id}: prediction {s.prediction[:80]!r} is not a number")
             if invalid == "drop":
                 continue
-            p = float(invalid)  # type: ignore[arg-type]
+            p = float(invalid)
         gold.append(g)
         pred.append(p)
     return gold, pred, n_invalid

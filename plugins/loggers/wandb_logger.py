@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jlce.hookspecs import hookimpl
 from jlce.specs import LoggerSpec
@@ -37,10 +37,13 @@ class WandbLogger:
         import wandb
 
         tags = [t.strip() for t in self.options.get("tags", "").split(",") if t.strip()]
+        # wandb validates the mode itself (its settings also take the legacy "dryrun"/"run" that
+        # WANDB_MODE may hold, which init's Literal annotation leaves out): passed through as is.
+        mode = cast(Any, self.options.get("mode") or os.environ.get("WANDB_MODE") or None)
         run = wandb.init(project=self.options.get("project", "jlce"), entity=self.options.get("entity"),
                          name=self.options.get("run_name") or payload.name, group=self.options.get("group"),
                          job_type=f"jlce-{payload.kind}", tags=tags or None,
-                         mode=self.options.get("mode") or os.environ.get("WANDB_MODE") or None,
+                         mode=mode,
                          dir=self.options.get("dir"), config=dict(payload.params), reinit="create_new")
         try:
             for key, value in payload.metrics.items():

@@ -118,10 +118,10 @@ def near_duplicate(rng: np.random.Generator, scores: dict[str, np.ndarray], j: i
 
 def leaderboard_section(replications: int, draws: int, seed: int) -> dict:
     from jlce.compare import compare_runs
-    from jlce.leaderboard.bayes import pairwise_probabilities, posterior_draws
+    from jlce.stats.bayes import pairwise_probabilities, posterior_draws
     from jlce.leaderboard.build import build_leaderboard
     from jlce.leaderboard.definition import parse_definition
-    from jlce.leaderboard.weighted import MeanStat
+    from jlce.stats.weighted import MeanStat
 
     definition = parse_definition(DEFINITION)
     rng = np.random.default_rng(seed)
@@ -257,8 +257,8 @@ MCC_CASES = ((0.5, 0.75), (0.2, 0.9))  # (share of gold positives, accuracy): MC
 def mcc_section(ns: list[int], replications: int, draws: int, seed: int) -> dict:
     """Coverage of the population MCC by the leaderboard's interval and by results.json's ci95 (the
     percentile bootstrap of `jlce.stats.bootstrap_estimate`, 1,000 resamples, as `jlce run` does)."""
-    from jlce.leaderboard.bayes import Prior, credible_intervals, posterior_draws
-    from jlce.leaderboard.weighted import MCCStat
+    from jlce.stats.bayes import Prior, credible_intervals, posterior_draws
+    from jlce.stats.weighted import MCCStat
     from jlce.stats import bootstrap_estimate
 
     out = {}

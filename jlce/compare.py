@@ -25,8 +25,8 @@ from jlce.claims.quantities import CATALOG, RunRecord, Unmeasured, load_run_reco
 from jlce.claims.runs import provenance_flags
 from jlce.claims.uncertainty import item_mean_draws, per_item_scores
 from jlce.errors import UserError, did_you_mean
-from jlce.leaderboard.bayes import credible_intervals, pairwise_probabilities, task_rng
-from jlce.leaderboard.frequentist import holm, pairwise_tests
+from jlce.stats.bayes import credible_intervals, pairwise_probabilities, task_rng
+from jlce.stats.frequentist import holm, pairwise_tests
 from jlce.paths import atomic_write_text
 
 RATIO_QUANTITIES = ("tokens_per_s", "requests_per_s", "latency_p50", "latency_p90", "wall_seconds",

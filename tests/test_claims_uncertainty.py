@@ -58,7 +58,7 @@ def test_item_means_outside_the_unit_interval_get_pseudo_items_at_the_observed_e
     """chrF on 0-100, say: the same bootstrap, with each run's pseudo-items at the smallest and largest
     observed value, so a one-item difference is not certainty either."""
     from jlce.claims.uncertainty import item_mean_draws
-    from jlce.leaderboard.bayes import pairwise_probabilities
+    from jlce.stats.bayes import pairwise_probabilities
 
     a = np.linspace(10.0, 90.0, 50)
     b = a.copy()

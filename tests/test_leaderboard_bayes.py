@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from jlce.leaderboard.bayes import (
+from jlce.stats.bayes import (
     DEFAULT_DRAWS,
     combine,
     credible_intervals,
@@ -21,7 +21,7 @@ from jlce.leaderboard.bayes import (
     summarize,
     task_rng,
 )
-from jlce.leaderboard.weighted import Deduplicated, MeanStat
+from jlce.stats.weighted import Deduplicated, MeanStat
 
 
 def draws_for(scores: np.ndarray, seed: int, key: str = "task", draws: int = DEFAULT_DRAWS, **kw) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jlce.leaderboard.frequentist import (
+from jlce.stats.frequentist import (
     cohen_h,
     holm,
     mcnemar_exact,

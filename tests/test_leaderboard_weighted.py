@@ -8,8 +8,8 @@ import pytest
 from scipy import stats
 from sklearn.metrics import matthews_corrcoef
 
-from jlce.leaderboard.bayes import Prior, posterior_draws
-from jlce.leaderboard.weighted import (
+from jlce.stats.bayes import Prior, posterior_draws
+from jlce.stats.weighted import (
     Deduplicated,
     MCCStat,
     MeanStat,

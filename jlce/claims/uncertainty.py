@@ -1,7 +1,7 @@
 """Posterior draws of measured quantities.
 
 - Task metrics with per-item scores: the leaderboard's Bayesian bootstrap over items
-  (`jlce.leaderboard.bayes.posterior_draws`, through `item_mean_draws`): one Dirichlet weight
+  (`jlce.stats.bayes.posterior_draws`, through `item_mean_draws`): one Dirichlet weight
   vector per draw shared by every run compared on the task, so differences keep their pairing, and
   for each run its own prior pseudo-items (worst and best score) with independent weights. Shared
   all-0 and all-1 items would cancel in B - A: a single discordant item would make every draw
@@ -22,8 +22,8 @@ import numpy as np
 
 from jlce.claims.quantities import RunRecord, Unmeasured
 from jlce.errors import UserError
-from jlce.leaderboard.bayes import UNIT_PRIOR, posterior_draws, task_rng
-from jlce.leaderboard.weighted import Deduplicated, MeanStat
+from jlce.stats.bayes import UNIT_PRIOR, posterior_draws, task_rng
+from jlce.stats.weighted import Deduplicated, MeanStat
 from jlce.results import read_samples
 
 
@@ -48,7 +48,7 @@ def item_mean_draws(scores: np.ndarray, draws: int, seed: int, key: str) -> tupl
     """(draws, runs) posterior draws of the mean per-item score of each row of `scores` (runs x
     items, paired by item), and the method in words.
 
-    The leaderboard's bootstrap (`jlce.leaderboard.bayes.posterior_draws`: shared item weights,
+    The leaderboard's bootstrap (`jlce.stats.bayes.posterior_draws`: shared item weights,
     per-model prior pseudo-items), so `jlce compare`, `jlce verify` and the leaderboard give the
     same draws for the same scores, seed and task. Scores in [0, 1] get pseudo-items at 0 and 1;
     other scores at the smallest and largest value observed in any of the rows."""

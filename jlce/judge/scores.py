@@ -10,11 +10,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from jlce.judge.fastchat import Judgment
-
-DRAWS = 4000
+from jlce.stats.bayes import clustered_mean
 
 
 @dataclass(frozen=True)
@@ -25,24 +22,6 @@ class JudgedScore:
     n: int  # judgments averaged
     questions: int
     unparseable: int
-
-
-def clustered_mean(rows: Sequence[tuple[str, float]], draws: int = DRAWS, seed: int = 0) -> tuple[float, float, float]:
-    """(mean, lo, hi) of the values, resampling the clusters (first element) with Dirichlet weights."""
-    sums: dict[str, float] = defaultdict(float)
-    counts: dict[str, int] = defaultdict(int)
-    for cluster, value in rows:
-        sums[cluster] += value
-        counts[cluster] += 1
-    s = np.array(list(sums.values()))
-    c = np.array([counts[k] for k in sums], dtype=float)
-    mean = float(s.sum() / c.sum())
-    if len(s) < 2 or draws < 1:
-        return mean, mean, mean
-    weights = np.random.default_rng(seed).dirichlet(np.ones(len(s)), size=draws)
-    theta = (weights @ s) / (weights @ c)
-    lo, hi = np.quantile(theta, [0.025, 0.975])
-    return mean, float(lo), float(hi)
 
 
 def score_of(judgments: Sequence[Judgment], seed: int = 0) -> JudgedScore | None:

@@ -16,7 +16,7 @@ import jlce
 from jlce.atomicdir import write_folder
 from jlce.errors import UserError
 from jlce.leaderboard import schema
-from jlce.leaderboard.bayes import (
+from jlce.stats.bayes import (
     DEFAULT_DRAWS,
     UNIT_PRIOR,
     Prior,
@@ -27,7 +27,7 @@ from jlce.leaderboard.bayes import (
     task_rng,
 )
 from jlce.leaderboard.definition import LeaderboardDefinition, load_definition
-from jlce.leaderboard.frequentist import DEFAULT_PERMUTATIONS, pairwise_tests, t_interval, wilson_intervals
+from jlce.stats.frequentist import DEFAULT_PERMUTATIONS, pairwise_tests, t_interval, wilson_intervals
 from jlce.leaderboard.inputs import Run, check_compatible, expand_run_dirs, load_run, select_runs
 from jlce.leaderboard.matching import PreparedTask, prepare_task
 

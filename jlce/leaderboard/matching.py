@@ -10,7 +10,7 @@ import numpy as np
 from jlce.errors import UserError
 from jlce.leaderboard.definition import TaskDef
 from jlce.leaderboard.inputs import Run, SampleColumns, read_samples
-from jlce.leaderboard.weighted import (
+from jlce.stats.weighted import (
     Deduplicated,
     MCCStat,
     MeanStat,

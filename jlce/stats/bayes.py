@@ -27,13 +27,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import zlib
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import betaln
 
-from jlce.leaderboard.weighted import Statistic
+from jlce.stats.weighted import Statistic
 
 DEFAULT_DRAWS = 4000
 CHUNK_BYTES = 16 * 2**20
@@ -212,3 +213,26 @@ def prob_beta_greater(a_b: float, b_b: float, a_a: float, b_a: float) -> float:
     i = np.arange(int(a_b))
     terms = betaln(a_a + i, b_a + b_b) - np.log(b_b + i) - betaln(1 + i, b_b) - betaln(a_a, b_a)
     return float(np.exp(terms).sum())
+
+
+CLUSTER_DRAWS = 4000
+
+
+def clustered_mean(rows: Sequence[tuple[str, float]], draws: int = CLUSTER_DRAWS, seed: int = 0) -> tuple[float, float, float]:
+    """(mean, lo, hi) of the values, resampling the clusters (first element) with Dirichlet weights: a
+    Bayesian bootstrap over clusters of a ratio estimator whose point value is the plain row mean
+    (the judge scores: the two turns of a question, and re-judged rows, are one cluster)."""
+    sums: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    for cluster, value in rows:
+        sums[cluster] += value
+        counts[cluster] += 1
+    s = np.array(list(sums.values()))
+    c = np.array([counts[k] for k in sums], dtype=float)
+    mean = float(s.sum() / c.sum())
+    if len(s) < 2 or draws < 1:
+        return mean, mean, mean
+    weights = np.random.default_rng(seed).dirichlet(np.ones(len(s)), size=draws)
+    theta = (weights @ s) / (weights @ c)
+    lo, hi = np.quantile(theta, [0.025, 0.975])
+    return mean, float(lo), float(hi)

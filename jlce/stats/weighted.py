@@ -2,7 +2,7 @@
 
 Every statistic takes `W`, rows of Dirichlet weights over the task's N items followed by the two
 pseudo-items (an all-0 and an all-1 score vector), and returns one value per (draw, model).
-`jlce.leaderboard.bayes.posterior_draws` passes the item weights with the pseudo columns at 0 and
+`jlce.stats.bayes.posterior_draws` passes the item weights with the pseudo columns at 0 and
 mixes in each model's own prior pseudo-items itself; `digests` identify each model's inputs (its
 prior weights are keyed by them).
 

@@ -1,4 +1,4 @@
-"""Uncertainty of a task's metric: standard error and 95% interval."""
+"""Uncertainty of a task's metric in results.json: standard error and 95% interval."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from jlce.leaderboard.bayes import single_threaded_blas
+from jlce.stats.bayes import single_threaded_blas
 
 DEFAULT_PERMUTATIONS = 10_000
 

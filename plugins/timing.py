@@ -12,7 +12,6 @@ the backend measures them. A run on data-parallel replicas (`--replicas N`) also
 
 from __future__ import annotations
 
-import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,14 +31,14 @@ def jlce_register_profilers(register):
                           description="wall time per stage and task, throughput, latency percentiles, TTFT/TPOT"))
 
 
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """The q-th percentile with linear interpolation between closest ranks (numpy's default)."""
-    if not sorted_values:
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) of `values`, interpolating linearly between closest ranks:
+    `numpy.percentile(values, q, method="linear")`."""
+    if not values:
         raise ValueError("percentile of no values")
-    position = (len(sorted_values) - 1) * q / 100.0
-    low = math.floor(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+    import numpy as np  # here: loading the plugin (for `jlce ls`) stays light
+
+    return float(np.percentile(values, q, method="linear"))
 
 
 def summarize(values: Iterable[float]) -> dict[str, float] | None:

@@ -15,7 +15,15 @@ floats = st.floats(min_value=0, max_value=1e4, allow_nan=False)
 
 @given(st.lists(floats, min_size=1, max_size=50), st.sampled_from([0, 1, 50, 90, 99, 100]))
 def test_percentile_matches_numpy(values, q):
-    assert percentile(sorted(values), q) == pytest.approx(float(np.percentile(values, q)), rel=1e-9, abs=1e-9)
+    """numpy's linear method, exactly; the values need not be sorted."""
+    assert percentile(values, q) == float(np.percentile(values, q, method="linear"))
+    assert percentile(sorted(values), q) == percentile(values, q)
+    assert isinstance(percentile(values, q), float)
+
+
+def test_percentile_of_nothing_is_an_error():
+    with pytest.raises(ValueError, match="no values"):
+        percentile([], 50)
 
 
 def test_summary_fields():

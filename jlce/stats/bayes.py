@@ -4,7 +4,7 @@ probabilities.
 Per task, every draw takes ONE weight vector over the N items, shared by all models (the pairing
 of models that answered the same items), and for EACH model its own two prior pseudo-items, one at
 the worst and one at the best value of the statistic, with weights drawn independently of the other
-models (DESIGN.md §8 and its correction). With unnormalized weights G_i ~ Exp(1) (items, shared)
+models. With unnormalized weights G_i ~ Exp(1) (items, shared)
 and g0, g1 ~ Exp(1) (per model):
 
     theta_m = (sum_i G_i x_mi + g1_m * high + g0_m * low) / (sum_i G_i + g0_m + g1_m)

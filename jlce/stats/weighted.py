@@ -6,7 +6,8 @@ pseudo-items (an all-0 and an all-1 score vector), and returns one value per (dr
 mixes in each model's own prior pseudo-items itself; `digests` identify each model's inputs (its
 prior weights are keyed by them).
 
-- `MeanStat`: per-item scores in [0, 1]; theta = W @ [scores | 0 | 1].T (DESIGN.md §8).
+- `MeanStat`: per-item scores in [0, 1]; theta = W @ [scores | 0 | 1].T, the score's mean under the
+  weights of the items and of the two pseudo-items.
 - Corpus statistics (`spearman`, `pearson`, `mcc`) are not means of per-item values, so they are
   not bootstrapped through per-item scores (a per-item map like (x+1)/2 would be meaningless).
   They are recomputed as the *weighted* statistic of the items' (prediction, gold) pairs under

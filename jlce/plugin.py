@@ -7,6 +7,7 @@ stable plugin API; modules behind them may move.
 from __future__ import annotations
 
 from jlce.backend import Backend, BackendConfig, BatchOutput, Capability, UnsupportedRequest, supports
+from jlce.backendargs import backend_options
 from jlce.contributions import own_section
 from jlce.errors import ConfigError, DataError, PluginError, UserError
 from jlce.events import BatchEvent, RunContext, StageEvent
@@ -42,7 +43,7 @@ __all__ = [
     "BackendSpec", "MetricSpec", "MetricResult", "FilterSpec", "ReaderSpec", "ProcessorSpec", "ProfilerSpec",
     "PresetSpec", "Overrides", "LoggerSpec", "ModelAliasSpec",
     # backends
-    "Backend", "BackendConfig", "BatchOutput", "Capability", "supports", "UnsupportedRequest",
+    "Backend", "BackendConfig", "backend_options", "BatchOutput", "Capability", "supports", "UnsupportedRequest",
     "LoglikelihoodRequest", "RollingLoglikelihoodRequest", "GenerateRequest", "GenerationParams",
     "LoglikelihoodResult", "GenerateResult",
     # what lifecycle hooks and metrics receive

@@ -140,7 +140,7 @@ class RunOptions(BaseModel):
         help="Memory sampling interval in seconds (at least 0.01).")] = Field(default_factory=dict)
     backend_options: Annotated[dict[str, Any], ToBackend("options"), flag(
         "--backend-arg", multiple=True, metavar="KEY=VALUE", parse=key_value_text,
-        help="Backend option KEY=VALUE (repeatable; each backend's keys: `jlce ls backends`).")] = Field(default_factory=dict)
+        help="Backend option KEY=VALUE (repeatable; a backend's keys: `jlce show backend NAME`).")] = Field(default_factory=dict)
     # data-parallel replicas on Ray (jlce.replicas); 1 without --ray-address: no Ray at all
     replicas: Annotated[int, Field(ge=1, le=4096), flag(
         "--replicas", show_default=True,

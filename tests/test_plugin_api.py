@@ -438,7 +438,7 @@ def test_the_api_docs_examples_run(plugins, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     text = (DOCS / "api.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     first: dict = {}
     exec(compile(blocks[0], "docs/api.md", "exec"), first)
     assert first["results"]["tasks"]["jcommonsenseqa"]["n_samples"] == 4
@@ -446,6 +446,9 @@ def test_the_api_docs_examples_run(plugins, tmp_path, monkeypatch):
     second: dict = {}
     exec(compile(blocks[1], "docs/api.md", "exec"), second)
     assert second["results"]["tasks"]["jcommonsenseqa"]["metrics"]["acc"]["value"] == first["acc"]["value"]
+    third: dict = {}
+    exec(compile(blocks[2], "docs/api.md", "exec"), third)  # a bad option: the message the command line prints
+    assert third["message"].startswith("--limit (limit): ")
 
 
 def test_the_api_refuses_bad_input_clearly(plugins, tmp_path):

@@ -63,7 +63,7 @@ def _registry_rows(kind: str) -> list[list[str]]:
 
 @ls_group.command("backends")
 def ls_backends() -> None:
-    """Model backends."""
+    """Model backends (`jlce show backend NAME`: its --backend-arg keys)."""
     with fail_cleanly():
         _print_rows("backends", ["backend", "plugin", "description"], _registry_rows("backends"))
 
@@ -195,6 +195,24 @@ def show_task(name: str, include_path: tuple[str, ...], data: str | None, num_fe
                 click.echo(f"{'*' if i == instance.gold else ' '} {i}: {choice!r}")
         else:
             click.echo(repr(instance.target))
+
+
+@show_group.command("backend")
+@click.argument("name")
+def show_backend(name: str) -> None:
+    """A backend's options (`jlce run --backend NAME --backend-arg KEY=VALUE`)."""
+    with fail_cleanly():
+        from jlce.backendargs import option_rows
+        from jlce.registry import get_registry
+
+        spec = get_registry().get("backends", name)
+        click.echo(f"backend: {spec.name}  (plugin {spec.plugin})")
+        click.echo(spec.description)
+        rows = [list(row) for row in option_rows(spec)]
+        if rows:
+            _print_rows("--backend-arg KEY=VALUE", ["key", "default", "meaning"], rows)
+        else:
+            click.echo("it declares no options model: --backend-arg pairs reach it as text")
 
 
 @show_group.command("run")

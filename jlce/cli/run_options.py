@@ -44,8 +44,8 @@ def click_options() -> list[click.Option]:
             settings["is_flag"] = True
             if "/" in cli.flags[0]:  # --x/--no-x: True, False or (absent) the field's default
                 settings["default"] = None
-        else:
-            settings["metavar"] = cli.metavar or _metavar(info.annotation)
+        else:  # text: the field's type converts and checks it (not click, whose messages would differ)
+            settings["type"], settings["metavar"] = click.STRING, cli.metavar or _metavar(info.annotation)
         if cli.multiple:
             settings["multiple"] = True
         if cli.show_default:  # shown only: a value from its default is left out of RunOptions(...)

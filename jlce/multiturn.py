@@ -26,12 +26,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jlce.backend import Capability, UnsupportedRequest, supports
+from jlce.backend import Backend, Capability, UnsupportedRequest, supports
 from jlce.errors import DataDamaged, UserError
 from jlce.reasoning import ReasoningPolicy, reasoning_token_counts, strip_reasoning
 from jlce.requests import ChatRequest, ChatResult, GenerateRequest, GenerationParams
-from jlce.sampling import item_seed
-from jlce.taskprotocol import Instance
+from jlce.sampling import item_seed, reasoning_budget
+from jlce.taskprotocol import Instance, TaskScores
+from jlce.truncation import sample_truncation
 
 KIND = "generate_chat"
 
@@ -111,11 +112,10 @@ def answer_chats(evaluator: Any, tasks: Sequence[Any], backend: Any, model_hash:
                  policy: ReasoningPolicy) -> dict[str, list[list[ChatResult]]]:
     """Every turn of every conversation of `tasks`: `answers[task][i]` is item i's ChatResults,
     one per turn in order, each with `answer` set (what the next turn received)."""
-    from jlce.sampling import reasoning_budget
-
     if not tasks:
         return {}
-    if not supports(backend, Capability.GENERATE_CHAT):
+    inherited = isinstance(backend, Backend) and type(backend).generate_chat is Backend.generate_chat
+    if inherited or not supports(backend, Capability.GENERATE_CHAT):  # a wrapper may pass capabilities on, not the method
         names = ", ".join(task.name for task in tasks)
         raise UnsupportedRequest(f"{evaluator._backend_label()} cannot answer multi-turn tasks ({names}): it does not "
                                  "support generate_chat requests (backends that do: transformers, vllm, openai, dummy)")
@@ -196,11 +196,9 @@ def chat_answers(task: Any, answers: list[list[ChatResult]]) -> list[list[str]]:
 # ---- scoring: the answers recorded (the judge stage rates them) --------------------------------
 
 
-def score_chat(task: Any, answers: list[list[ChatResult]]) -> Any:
+def score_chat(task: Any, answers: list[list[ChatResult]]) -> TaskScores:
     """TaskScores of a multi-turn task: no metric of its own (a judge rates the answers), one
     sample row per conversation with each turn's prompt, raw output and answer."""
-    from jlce.taskprotocol import TaskScores
-
     rows = []
     for instance, results in zip(task.instances, answers):
         turns = item_turns(task, instance)
@@ -227,8 +225,6 @@ def _sampling(task: Any) -> dict[str, Any]:
 
 
 def _turn_record(k: int, question: str, instance: Instance, result: ChatResult) -> dict[str, Any]:
-    from jlce.truncation import sample_truncation
-
     params = instance.requests[0].params
     record: dict[str, Any] = {
         "turn": k + 1, "question": question, "prompt": result.prompt, "raw": result.text,

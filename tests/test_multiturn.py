@@ -317,11 +317,11 @@ def test_jlce_run_with_jlce_tiny_on_the_real_questions(tmp_path):
         assert f"<|assistant|>\n{row['answers'][0]}</s>\n<|user|>\n{doc['turns'][1]}" in row["turns"][1]["prompt"]
 
 
-def test_a_tokenizer_without_a_chat_template_is_refused_clearly(tmp_path, tiny_model_dir):
+def test_a_tokenizer_without_a_chat_template_is_refused_clearly(tmp_path, tiny_qwen_model_dir):
     import shutil
 
     model = tmp_path / "no-template"
-    shutil.copytree(tiny_model_dir, model)
+    shutil.copytree(tiny_qwen_model_dir, model)
     config = json.loads((model / "tokenizer_config.json").read_text(encoding="utf-8"))
     config.pop("chat_template", None)
     (model / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")

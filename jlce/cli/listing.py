@@ -128,8 +128,9 @@ def ls_commands() -> None:
         from jlce.cli.plugin_commands import PluginCommandGroup
 
         app = click.get_current_context().find_root().command  # the `jlce` group
-        added = app.load_plugin_commands() if isinstance(app, PluginCommandGroup) else []
-        rows = [[name, (app.commands[name].get_short_help_str(80) or "")] for name in added]
+        rows = []
+        if isinstance(app, PluginCommandGroup):
+            rows = [[name, app.commands[name].get_short_help_str(80)] for name in app.load_plugin_commands()]
         _print_rows("plugin commands", ["command", "help"], rows)
 
 

@@ -141,6 +141,17 @@ def test_an_r1_answer_reaches_the_next_turn_without_its_thinking(tmp_path):
     assert all(row["answers"] == ["答え1", "答え2"] for row in _rows(plain.output_dir))
 
 
+def test_with_reasoning_on_a_turn_goes_without_stops_and_with_the_reasoning_budget():
+    from jlce.reasoning import DEFAULT_REASONING_TOKENS, resolve_policy
+
+    turn = ChatRequest(("質問1", "質問2"), ("答え1",), None, GenerationParams(until=("\n\n",), max_new_tokens=1024))
+    sent = resolve_policy("on", None).engine_request(turn)
+    assert sent.params.until == () and sent.params.max_new_tokens == DEFAULT_REASONING_TOKENS
+    assert (sent.turns, sent.answers) == (turn.turns, turn.answers)
+    assert resolve_policy("on", 2048).engine_request(turn).params.max_new_tokens == 2048  # --reasoning-max-new-tokens
+    assert resolve_policy("off", None).engine_request(turn) is turn
+
+
 class _SingleTurnOnly(Backend):
     """A third-party backend that generates but has no multi-turn method."""
 

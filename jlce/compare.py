@@ -105,7 +105,8 @@ def _compare_task(task: str, metric: str, a: RunRecord, b: RunRecord, level: flo
     if not ids:
         return TaskComparison(task, metric, 0, _r(va), _r(vb), None, None, None, None, note="no shared items")
     scores = np.array([[ia[d] for d in ids], [ib[d] for d in ids]])
-    theta, _ = item_mean_draws(scores, draws, seed, task)  # the leaderboard's draws for these scores and seed
+    scale = ea["metrics"][metric].get("scale")  # a judged score's 1-10: its range, as the leaderboard's definition has it
+    theta, _ = item_mean_draws(scores, draws, seed, task, tuple(scale) if isinstance(scale, list) and len(scale) == 2 else None)
     lo, hi = credible_intervals(theta[:, 1:] - theta[:, :1], level)
     tests = pairwise_tests(scores, task_rng(seed, f"permutation/{task}/{metric}"), permutations)
     binary = tests.test == "mcnemar_exact"

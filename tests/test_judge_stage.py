@@ -308,3 +308,32 @@ judge:
     assert len(attempts) == 6 and all(1 <= len(a) <= 2 for a in attempts)
     assert all(a[0]["generated_tokens"] <= 12 for a in attempts)
     assert sum(d["parse_failed"] for row in rows for d in row["judgments"]) == metric["parse_failures"]
+
+
+def test_judged_runs_rank_on_the_leaderboard_and_compare(judge_server, tmp_path):
+    """Two answering 'models' (the dummy backend with two replies), rated by content; the judged
+    runs rank through the jlce-judged leaderboard (range 1-10) and `jlce compare` pairs their questions."""
+    from click.testing import CliRunner
+
+    from jlce.cli.main import app
+
+    JudgeAPI.reply = staticmethod(lambda messages, body: "[[8]]" if "good answer" in messages[-1]["content"] else "[[3]]")
+    for name, reply in (("good", "good answer {turn}"), ("weak", "weak answer {turn}")):
+        from jlce.evaluator import evaluate
+        from jlce.runconfig import RunOptions
+
+        evaluate(RunOptions(model=name, backend="dummy", backend_options={"reply": reply}, tasks="japanese_mt_bench",
+                            data="fixture", judge_model="judge-a", judge_backend="openai",
+                            judge_backend_options={"base_url": judge_server, "api": "chat"}, output_dir=tmp_path / name,
+                            cache_path=tmp_path / "cache.sqlite", show_progress=False))
+    runner = CliRunner()
+    built = runner.invoke(app, ["leaderboard", "build", str(tmp_path / "good"), str(tmp_path / "weak"),
+                                "--definition", "jlce-judged", "-o", str(tmp_path / "site")])
+    assert built.exit_code == 0, built.output
+    table = next((tmp_path / "site").glob("*.csv")).read_text(encoding="utf-8")
+    assert table.index("good") < table.index("weak")
+    compared = runner.invoke(app, ["compare", str(tmp_path / "weak"), str(tmp_path / "good"), "-o", str(tmp_path / "cmp")])
+    assert compared.exit_code == 0, compared.output
+    (row,) = json.loads((tmp_path / "cmp" / "comparison.json").read_text(encoding="utf-8"))["tasks"]
+    assert (row["metric"], row["n_items"], row["a"], row["b"], row["difference"]) == ("judge_score", 3, 3.0, 8.0, 5.0)
+    assert row["lo"] < 5.0 < row["hi"] and row["p_b_better"] > 0.5

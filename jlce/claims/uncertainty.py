@@ -44,17 +44,21 @@ def constant(value: float, draws: int, method: str, n: int = 1, has_interval: bo
     return Estimate(float(value), np.full(draws, float(value)), method, has_interval, n, notes)
 
 
-def item_mean_draws(scores: np.ndarray, draws: int, seed: int, key: str) -> tuple[np.ndarray, str]:
+def item_mean_draws(scores: np.ndarray, draws: int, seed: int, key: str,
+                    scale: tuple[float, float] | None = None) -> tuple[np.ndarray, str]:
     """(draws, runs) posterior draws of the mean per-item score of each row of `scores` (runs x
     items, paired by item), and the method in words.
 
     The leaderboard's bootstrap (`jlce.stats.bayes.posterior_draws`: shared item weights,
     per-model prior pseudo-items), so `jlce compare`, `jlce verify` and the leaderboard give the
     same draws for the same scores, seed and task. Scores in [0, 1] get pseudo-items at 0 and 1;
-    other scores at the smallest and largest value observed in any of the rows."""
+    other scores at the smallest and largest value observed in any of the rows, or at the ends of
+    the metric's declared `scale` (a judge's 1-10 ratings: the leaderboard's range) when it covers them."""
     scores = np.asarray(scores, dtype=float)
     low, high = float(scores.min()), float(scores.max())
-    if low >= 0.0 and high <= 1.0:
+    if scale is not None and scale[0] <= low and high <= scale[1]:
+        low, high, where = float(scale[0]), float(scale[1]), f"at the scale's ends {scale[0]:g} and {scale[1]:g}"
+    elif low >= 0.0 and high <= 1.0:
         low, high, where = 0.0, 1.0, "at 0 and 1"
     else:
         where = f"at the observed extremes {low:g} and {high:g}"

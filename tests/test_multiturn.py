@@ -85,6 +85,16 @@ def test_the_task_is_judged_outside_all_and_decodes_as_fastchat():
     assert [p.max_new_tokens for p in params] == [1024] * 3 and all(p.until == () for p in params)
 
 
+def test_show_task_lists_every_turn_and_its_decoding(tmp_path):
+    from e2e_helpers import jlce, jlce_env
+
+    shown = jlce("show", "task", "japanese_mt_bench", "--index", "1", env=jlce_env(tmp_path / "cache"))
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[lines.index(next(line for line in lines if line.startswith("---- turn 2"))) + 1] == FIXTURE[1]["turns"][1]
+    assert "temperature 0.0, seed None, max_new_tokens 1024" in shown.stdout
+
+
 def test_chat_settings_are_checked(tmp_path):
     from jlce.taskschema import TaskConfig
 

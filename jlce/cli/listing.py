@@ -188,6 +188,16 @@ def show_task(name: str, include_path: tuple[str, ...], data: str | None, num_fe
         click.echo(f"metrics: {', '.join(m.name for m in c.metrics)} (headline: {c.headline_metric})")
         click.echo(f"few-shot: {task.num_fewshot} from split '{c.fewshot.split if c.fewshot else '-'}'; data: {task.data_source}")
         instance = task.instances[min(index, len(task.instances) - 1)]
+        if c.output_type == "generate_chat":  # a conversation: each user turn, and how it is decoded
+            from jlce.multiturn import item_turns
+
+            for k, turn in enumerate(item_turns(task, instance), 1):
+                click.echo(f"---- turn {k} (user) " + "-" * 52)
+                click.echo(turn)
+            p = instance.requests[0].params
+            click.echo(f"---- decoding: temperature {p.temperature}, seed {p.seed}, max_new_tokens {p.max_new_tokens}; "
+                       "each turn is asked after the model's own answers to the turns before it")
+            return
         click.echo("---- prompt " + "-" * 60)
         click.echo(instance.prompt)
         click.echo("---- " + ("choices" if instance.choices else "target") + " " + "-" * 60)

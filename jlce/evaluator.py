@@ -17,6 +17,7 @@ from jlce.cache import RequestCache, fingerprint_hash
 from jlce.errors import DataError, DataMissing, JLCEError, PluginError
 from jlce.events import RunContext, StageEvent
 from jlce.identity import model_identity
+from jlce.judge.stage import JudgeRun
 from jlce.paths import cache_dir, check_unique_slugs, slug
 from jlce.contributions import merge_contributions
 from jlce.extras import missing_extra
@@ -112,6 +113,7 @@ class Evaluator:
         profilers = start_profilers(self.pm, self.registry, options.profile, options.profile_options, run=self.run)
         backend: Backend | None = None
         folder: RunFolder | None = None
+        judging: JudgeRun | None = None
         try:
             self.provenance.start()
             # the output folder and the cache are checked before any data or model loads
@@ -122,6 +124,7 @@ class Evaluator:
             tasks = self._load_tasks()
             check_task_arguments(tasks, self.registry)  # metric/filter arguments, before the model loads
             announce(self.preset, tasks)  # before the model loads
+            judging = JudgeRun.prepare(tasks, options)  # judged tasks: judge options, prompts, baseline checked
             with self.stage("model_load"):
                 backend = self._load_backend()
             self.run.backend = backend
@@ -130,15 +133,25 @@ class Evaluator:
             self.fingerprint = model_identity(backend, self.cache, fingerprint_hash)
             notify(self.pm, self.run, "jlce_model_loaded")
             answers = self._answer(tasks, backend)
+            if judging is not None:  # the judge loads once the answers are in (jlce.judge.stage)
+                with self.stage("model_load", "judge"):
+                    judging.start(self._load_backend(*judging.backend_config()), self.cache, self.progress)
             writer = ResultsWriter(folder.staging)
             task_results: dict[str, Any] = {}
             for task in tasks:
                 with self.stage("scoring", task.name):
                     scores = (multiturn.score_chat if multiturn.is_chat_task(task) else score_task)(task, answers[task.name])
                     cuts = _record_truncation(scores.samples, answers[task.name])
+                judged = None
+                if judging is not None and task.config.judge is not None:
+                    with self.stage("judging", task.name):
+                        judged = judging.judge_task(task, scores.samples)  # adds judgments to the sample rows
+                    scores.metrics.update(judged[0])
                 with self.stage("writing", task.name):
                     writer.write_samples(task.name, scores.samples)
                 task_results[task.name] = _task_entry(task, scores.metrics)
+                if judged is not None:
+                    task_results[task.name]["primary_metric"] = judged[1]
                 task_results[task.name]["truncation"] = self._truncation_summary(task.name, cuts)
                 task_results[task.name]["sampling"] = {**task.sampling.to_dict(), **scores.sampling}
                 if multiturn.is_chat_task(task):
@@ -147,6 +160,8 @@ class Evaluator:
                     task_results[task.name]["reasoning"] = reasoning_summary([a for inst in answers[task.name] for a in inst])
             contributions = run_end_contributions(self.pm, self.run)
             results = self._results(backend, task_results, contributions)
+            if judging is not None:
+                results["judge"] = judging.record()
             writer.write_results(results)
             folder.publish()
             folder = None
@@ -161,6 +176,8 @@ class Evaluator:
                 self.cache.close()
             if backend is not None and backend is not self.given_backend:
                 backend.close()
+            if judging is not None:
+                judging.close(keep=self.given_backend)
 
     # ---- stages ---------------------------------------------------------------------------
 
@@ -208,14 +225,17 @@ class Evaluator:
         spec = self.registry.backends[self.options.backend]
         return f"backend '{spec.name}' (plugin '{spec.plugin}')"
 
-    def _load_backend(self) -> Backend:
-        if self.given_backend is not None:
+    def _load_backend(self, name: str | None = None, config: BackendConfig | None = None) -> Backend:
+        """The run's backend; with `name` and `config`, another one (a judge: jlce.judge.stage)."""
+        if name is None and self.given_backend is not None:
             return self.given_backend
-        options, config = self.options, self.backend_config  # built in __init__ (RunOptions.backend_config)
+        options = self.options
+        if config is None:
+            config = self.backend_config  # built in __init__ (RunOptions.backend_config)
         assert config is not None
-        spec = self.registry.get("backends", options.backend)
+        spec = self.registry.get("backends", name or options.backend)
         try:
-            if options.replicas > 1 or options.ray_address:
+            if name is None and (options.replicas > 1 or options.ray_address):
                 from jlce.replicas.backend import ReplicaBackend, parse_resources
 
                 return ReplicaBackend(spec.name, config, options.replicas, options.ray_address,
@@ -227,10 +247,10 @@ class Evaluator:
             extra = missing_extra(error, f"backend '{spec.name}'")
             if extra is not None:
                 raise extra from error
-            raise BackendFailure(f"backend '{spec.name}' (plugin '{spec.plugin}') failed to load model '{options.model}': "
+            raise BackendFailure(f"backend '{spec.name}' (plugin '{spec.plugin}') failed to load model '{config.model}': "
                                  f"{type(error).__name__}: {error}") from error
         except Exception as error:
-            raise BackendFailure(f"backend '{spec.name}' (plugin '{spec.plugin}') failed to load model '{options.model}': "
+            raise BackendFailure(f"backend '{spec.name}' (plugin '{spec.plugin}') failed to load model '{config.model}': "
                                  f"{type(error).__name__}: {error}") from error
 
     def _answer(self, tasks: list[Task], backend: Backend) -> dict[str, list[list[Any]]]:

@@ -99,7 +99,7 @@ def run(tmp_path: Path, url: str, *, name: str = "run", cache: Path | None = Non
 
     options = RunOptions(model="answerer", backend="dummy", backend_options={"reply": "answer {turn}"},
                          tasks="japanese_mt_bench", data="fixture", judge_model=extra.pop("judge_model", "judge-a"),
-                         judge_backend="openai", judge_backend_options={"base_url": url, "api": "chat", "backoff": "0.05"},
+                         judge_backend="openai", judge_backend_options={"base_url": url, "backoff": "0.05"},
                          output_dir=tmp_path / name, cache_path=cache or tmp_path / "cache.sqlite", show_progress=False,
                          **extra)
     outcome = evaluate(options)
@@ -242,7 +242,7 @@ def test_end_to_end_through_the_cli_with_the_tiny_model_answering(judge_server, 
     assert added.returncode == 0, added.stderr
     args = ["run", "--model", str(tiny_model_dir), "--tasks", "japanese_mt_bench", "--limit", "3", "--data", "fixture",
             "--max-new-tokens", "8", "--judge-model", "judge-a", "--judge-backend", "openai",
-            "--judge-backend-arg", f"base_url={judge_server}", "--judge-backend-arg", "api=chat", "-o", str(tmp_path / "run"), "-q"]
+            "--judge-backend-arg", f"base_url={judge_server}", "-o", str(tmp_path / "run"), "-q"]
     result = jlce(*args, env=env)
     assert result.returncode == 0, result.stderr
     assert "judge_score" in result.stdout
@@ -324,7 +324,7 @@ def test_judged_runs_rank_on_the_leaderboard_and_compare(judge_server, tmp_path)
 
         evaluate(RunOptions(model=name, backend="dummy", backend_options={"reply": reply}, tasks="japanese_mt_bench",
                             data="fixture", judge_model="judge-a", judge_backend="openai",
-                            judge_backend_options={"base_url": judge_server, "api": "chat"}, output_dir=tmp_path / name,
+                            judge_backend_options={"base_url": judge_server}, output_dir=tmp_path / name,
                             cache_path=tmp_path / "cache.sqlite", show_progress=False))
     runner = CliRunner()
     built = runner.invoke(app, ["leaderboard", "build", str(tmp_path / "good"), str(tmp_path / "weak"),

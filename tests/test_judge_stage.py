@@ -337,3 +337,31 @@ def test_judged_runs_rank_on_the_leaderboard_and_compare(judge_server, tmp_path)
     (row,) = json.loads((tmp_path / "cmp" / "comparison.json").read_text(encoding="utf-8"))["tasks"]
     assert (row["metric"], row["n_items"], row["a"], row["b"], row["difference"]) == ("judge_score", 3, 3.0, 8.0, 5.0)
     assert row["lo"] < 5.0 < row["hi"] and row["p_b_better"] > 0.5
+
+
+def test_recorded_answers_judged_again_reproduce_fastchat_prompts_and_gpt4_scores(judge_server, tmp_path):
+    """`jlce judge-answers` on the real japanese-stablelm answers (turn 1 only): every prompt JLCE
+    renders equals the `user_prompt` FastChat recorded for GPT-4, and a judge server replaying GPT-4's
+    recorded judgments gives the README's mean, 2.60 over 80 questions."""
+    from click.testing import CliRunner
+
+    from jlce.cli.main import app
+    from jlce.data import store
+    from jlce.judge.fastchat import read_judgments
+    from jlce.taskload import load_task_config
+
+    store.add_local(SHARED / "question.jsonl", load_task_config(TASK_FILE)[0].dataset.files["test"][0])
+    recorded = {j.user_prompt: j.judgment for j in read_judgments(SHARED / "model_judgment" / "gpt-4_single.jsonl")
+                if j.model == "japanese-stablelm-instruct-alpha-7b"}
+    assert len(recorded) == 80
+    JudgeAPI.reply = staticmethod(lambda messages, body: recorded[messages[-1]["content"]])
+    result = CliRunner().invoke(app, [
+        "judge-answers", str(SHARED / "model_answer" / "japanese-stablelm-instruct-alpha-7b.jsonl"),
+        "--questions", str(SHARED / "question.jsonl"), "--judge-model", "judge-a", "--judge-backend", "openai",
+        "--judge-backend-arg", f"base_url={judge_server}", "-o", str(tmp_path / "run"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert len(JudgeAPI.calls) == 80  # turn 2 is absent from the file: recorded as such, not judged
+    results = json.loads((tmp_path / "run" / "results.json").read_text(encoding="utf-8"))
+    metric = results["tasks"]["japanese_mt_bench"]["metrics"]["judge_score"]
+    assert metric["value"] == pytest.approx(2.60) and metric["questions"] == 80 and metric["parse_failures"] == 0
+    assert results["model"]["name"] == "japanese-stablelm-instruct-alpha-7b"

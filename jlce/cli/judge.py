@@ -89,4 +89,40 @@ def judge_export(run_dir: Path, out_dir: Path, task: str | None) -> None:
             click.echo(str(path))
 
 
-COMMANDS = (judge_scores, judge_agreement, judge_import, judge_export)
+@click.command("judge-answers")
+@click.argument("answers", type=FILE)
+@click.option("--questions", type=FILE, required=True, help="FastChat question.jsonl the answers answer.")
+@click.option("--task", default="japanese_mt_bench", show_default=True, help="The judged multi-turn task.")
+@click.option("--judge-model", required=True, help="Model that rates the answers.")
+@click.option("--judge-backend", default="transformers", show_default=True, help="Backend of the judge.")
+@click.option("--judge-backend-arg", multiple=True, metavar="KEY=VALUE", help="Judge backend option (repeatable).")
+@click.option("--judge-mode", type=click.Choice(["single", "pairwise"]), default="single", show_default=True)
+@click.option("--judge-baseline", type=click.Path(path_type=Path), help="Pairwise baseline (run folder or answer file).")
+@click.option("--limit", type=click.IntRange(min=1), help="Judge only the first N questions.")
+@click.option("--output-dir", "-o", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def judge_answers(answers: Path, questions: Path, task: str, judge_model: str, judge_backend: str,
+                  judge_backend_arg: tuple[str, ...], judge_mode: str, judge_baseline: Path | None, limit: int | None,
+                  output_dir: Path, quiet: bool) -> None:
+    """Judge recorded answers (a FastChat model_answer file) without generating again: a JLCE run
+    folder with the judged task's scores, judgments and intervals."""
+    with fail_cleanly():
+        from jlce.api import evaluate
+        from jlce.cli.common import parse_key_values
+        from jlce.judge.replay import AnswerReplay
+
+        replay = AnswerReplay(answers, questions)
+        results = evaluate(replay.model, task, backend=replay, judge_model=judge_model, judge_backend=judge_backend,
+                           judge_backend_options=parse_key_values(list(judge_backend_arg), "--judge-backend-arg"),
+                           judge_mode=judge_mode, judge_baseline=judge_baseline, limit=limit, output_dir=output_dir,
+                           show_progress=not quiet)
+        for name, entry in results["tasks"].items():
+            for metric, value in entry["metrics"].items():
+                low, high = value.get("ci95") or (None, None)
+                shown = "n/a" if value.get("value") is None else f"{value['value']:.3f}"
+                interval = f" [{low:.2f}, {high:.2f}]" if low is not None else ""
+                click.echo(f"{name} {metric}: {shown}{interval} (parse failures: {value.get('parse_failures', 0)})")
+        click.echo(f"results: {output_dir / 'results.json'}")
+
+
+COMMANDS = (judge_scores, judge_agreement, judge_import, judge_export, judge_answers)

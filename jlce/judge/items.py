@@ -32,10 +32,13 @@ class JudgeItem:
 
 
 def row_answers(row: dict[str, Any]) -> list[str] | None:
-    """A sample row's answer per turn (None when the row holds no generated answer)."""
+    """A sample row's answer per turn (None when the row holds no generated answer). Turns from the
+    first one recorded as absent (recorded answers without it: jlce.judge.replay) are left out."""
     answers = row.get("answers")
     if isinstance(answers, list) and all(isinstance(a, str) for a in answers):
-        return answers
+        details = row.get("turns") if isinstance(row.get("turns"), list) else []
+        absent = [k for k, turn in enumerate(details) if isinstance(turn, dict) and turn.get("finish_reason") == "absent"]
+        return answers[:absent[0]] if absent else answers
     response = row.get("response")
     if isinstance(response, dict) and isinstance(response.get("filtered"), str):
         return [response["filtered"]]

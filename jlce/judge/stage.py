@@ -16,6 +16,7 @@ judgments, the seeds and the ratings.
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -148,6 +149,10 @@ class JudgeRun:
             row.setdefault("metrics", {})[name] = item_means(valid).get(item.question_id) if valid else None
         metric = judged_metric(name, records, categories, judge.scale if self.mode == "single" else (0.0, 1.0),
                                seed=self.options.seed)
+        if metric["parse_failures"]:  # counted in the metric; said here so nobody misses it
+            print(f"jlce: warning: task '{task.name}': {metric['parse_failures']} of {metric['judgments']} judgments "
+                  f"({metric['parse_failure_share']:.1%}) gave no rating after a retry (counted, not averaged in)",
+                  file=sys.stderr)
         if self.mode == "pairwise":
             counts = Counter(r["outcome"] for r in records)
             metric["baseline"] = self.baselines[task.name][0]

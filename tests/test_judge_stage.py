@@ -93,6 +93,19 @@ def scripted(messages, body):
     return "Rating: [[9]]" if retry else "Rating: nine"
 
 
+def _check_schema(results: dict[str, Any]) -> None:
+    import jsonschema
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
+
+    docs = ROOT / "docs"
+    schema = json.loads((docs / "results.schema.json").read_text(encoding="utf-8"))
+    profiling = json.loads((docs / "profiling.schema.json").read_text(encoding="utf-8"))
+    registry = Registry().with_resource(schema["$id"].rsplit("/", 1)[0] + "/profiling.schema.json",
+                                        DRAFT202012.create_resource(profiling))
+    jsonschema.Draft202012Validator(schema, registry=registry).validate(results)
+
+
 def run(tmp_path: Path, url: str, *, name: str = "run", cache: Path | None = None, **extra: Any):
     from jlce.evaluator import evaluate
     from jlce.runconfig import RunOptions
@@ -142,6 +155,7 @@ def test_known_ratings_give_known_scores_retry_once_and_count_failures(judge_ser
     assert by_id["f1"]["judgments"][1]["prompt_name"] == "single-v1-multi-turn"
     judge = results["judge"]
     assert judge["model"] == "judge-a" and judge["backend"] == "openai" and judge["calls"] == 8
+    _check_schema(results)
     assert judge["retried"] == 2 and judge["parse_failures"] == 1
     assert judge["fingerprint_hash"] != results["model"]["fingerprint_hash"]
 
@@ -175,6 +189,7 @@ def test_a_judge_that_always_prefers_the_first_answer_gives_ties(judge_server, t
     assert metric["value"] == 0.5 and metric["outcomes"] == {"win": 0, "tie": 0, "loss": 0, "inconsistent": 6,
                                                             "unparseable": 0}
     assert metric["baseline"] == "base" and results["tasks"]["japanese_mt_bench"]["primary_metric"] == "judge_win_rate"
+    _check_schema(results)
     assert len(JudgeAPI.calls) == 12  # 3 questions x 2 turns x both orders
     orders = [d["order"] for d in rows[0]["judgments"]]
     assert orders == ["model_first", "baseline_first"] * 2

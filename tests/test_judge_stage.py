@@ -44,6 +44,7 @@ class JudgeAPI(JSONHandler):
     served: ClassVar[str] = "judge-a"
     reply: ClassVar[Callable[[list[dict[str, str]], dict[str, Any]], str]] = staticmethod(lambda m, b: "[[5]]")
     calls: ClassVar[list[dict[str, Any]]] = []
+    fail_after: ClassVar[int | None] = None  # refuse every judgment after this many (a judge gone bad mid-run)
 
     def do_GET(self):
         self._send(200, {"data": [{"id": type(self).served, "owned_by": "test"}]})
@@ -52,6 +53,9 @@ class JudgeAPI(JSONHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if not self.path.endswith("/chat/completions"):
             self._send(404, {"error": {"message": "chat only"}})
+            return
+        if type(self).fail_after is not None and len(type(self).calls) >= type(self).fail_after:
+            self._send(400, {"error": {"message": "judge unavailable"}})
             return
         type(self).calls.append(body)
         text = type(self).reply(body["messages"], body)
@@ -62,7 +66,7 @@ class JudgeAPI(JSONHandler):
 @pytest.fixture()
 def judge_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), JudgeAPI)
-    JudgeAPI.calls, JudgeAPI.served = [], "judge-a"
+    JudgeAPI.calls, JudgeAPI.served, JudgeAPI.fail_after = [], "judge-a", None
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
@@ -380,3 +384,28 @@ def test_recorded_answers_judged_again_reproduce_fastchat_prompts_and_gpt4_score
     metric = results["tasks"]["japanese_mt_bench"]["metrics"]["judge_score"]
     assert metric["value"] == pytest.approx(2.60) and metric["questions"] == 80 and metric["parse_failures"] == 0
     assert results["model"]["name"] == "japanese-stablelm-instruct-alpha-7b"
+
+
+def test_judging_stopped_midway_resumes_from_the_cache(judge_server, tmp_path):
+    """Each finished batch of judgments is cached: after the judge fails on the 4th judgment the
+    same command asks only for the rest, and the scores equal an uninterrupted run's."""
+    from jlce.errors import UserError
+
+    JudgeAPI.reply = staticmethod(scripted)
+    JudgeAPI.fail_after = 3
+    with pytest.raises(UserError, match="judge unavailable"):
+        run(tmp_path, judge_server, name="stopped", batch_size=1)
+    assert len(JudgeAPI.calls) == 3
+    JudgeAPI.fail_after = None
+    results, _ = run(tmp_path, judge_server, name="resumed", batch_size=1)
+    assert len(JudgeAPI.calls) == 8 and results["judge"]["cache_hits"] == 3 and results["judge"]["calls"] == 5
+    assert results["tasks"]["japanese_mt_bench"]["metrics"]["judge_score"]["value"] == pytest.approx((7 + 4 + 8) / 3)
+
+
+def test_a_reasoning_judge_gets_the_reasoning_budget(judge_server, tmp_path):
+    JudgeAPI.served = "Judge-R1-Distill"
+    JudgeAPI.reply = staticmethod(lambda messages, body: "<think>\n考え中 [[1]]\n</think>\n\n評価：[[6]]")
+    results, rows = run(tmp_path, judge_server, judge_model="Judge-R1-Distill")
+    assert results["judge"]["reasoning_budget"] is True
+    assert {c["max_tokens"] for c in JudgeAPI.calls} == {8192}
+    assert results["tasks"]["japanese_mt_bench"]["metrics"]["judge_score"]["value"] == 6.0

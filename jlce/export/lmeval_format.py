@@ -181,7 +181,7 @@ def convert_sample(row: dict[str, Any], output_type: str | None, generation_kwar
     else:
         arguments, resps, filtered = _loglikelihood_sample(row)
         target = str(row.get("target", ""))
-    doc = {key: row[key] for key in ("prompt", "target", "references") if key in row}
+    doc: dict[str, Any] = {key: row[key] for key in ("prompt", "target", "references") if key in row}
     if isinstance(row.get("doc"), dict):  # lmeval: bridged tasks keep lm-eval's own document
         doc = row["doc"]
     elif row.get("choices") is not None:
@@ -206,6 +206,11 @@ def convert_sample(row: dict[str, Any], output_type: str | None, generation_kwar
     return line
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """`value` when it is a dict, else an empty one (a field missing or malformed in results.json)."""
+    return value if isinstance(value, dict) else {}
+
+
 def convert_samples(results: dict[str, Any], samples: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
     """Every task's JLCE sample lines as lm-eval sample lines, under lm-eval's task names."""
     tasks = results.get("tasks") or {}
@@ -222,8 +227,7 @@ def to_lmeval(results: dict[str, Any], lines: dict[str, list[dict[str, Any]]]) -
     task_hashes = {task: _sha256("".join(x["doc_hash"] + x["prompt_hash"] + x["target_hash"] for x in rows))
                    for task, rows in lines.items()}
     provenance = results.get("provenance") or {}
-    git = provenance.get("jlce_git") if isinstance(provenance.get("jlce_git"), dict) else {}
-    software = provenance.get("software") if isinstance(provenance.get("software"), dict) else {}
+    git, software = _mapping(provenance.get("jlce_git")), _mapping(provenance.get("software"))
     packages = software.get("packages") or {}
     fingerprint = model.get("fingerprint") or {}
     return {

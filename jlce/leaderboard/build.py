@@ -58,7 +58,7 @@ def _matrix(a: np.ndarray, order: np.ndarray, significant: bool = False) -> list
     return [[_r(v) for v in row] for row in a] if significant else a.tolist()
 
 
-def _scope(kind: str, name: str, title: str, models: Sequence[str], observed: np.ndarray, st: ScopeStats,
+def _scope(kind: schema.ScopeKind, name: str, title: str, models: Sequence[str], observed: np.ndarray, st: ScopeStats,
            higher_is_better: bool = True, extra: Mapping[str, list] | None = None, **fields) -> schema.Scope:
     """Assemble a Scope with entries sorted by observed score (best first), then by name. Models whose
     observed scores are equal (to the 6 significant digits shown) share a position."""
@@ -84,17 +84,22 @@ def _scope(kind: str, name: str, title: str, models: Sequence[str], observed: np
 
 def _frequentist(task: PreparedTask, seed: int, permutations: int, level: float):
     """Per-model frequentist intervals (list by model), their method, and a factory for the pairwise block."""
-    if task.unit_scores is None:
+    if task.unit_scores is None or task.raw_scores is None:  # a corpus statistic: both absent
         return None, None, None
-    unit = task.unit_scores
+    unit, raw = task.unit_scores, task.raw_scores
     binary = bool(np.all((unit == 0) | (unit == 1)))
     lo, span = task.scale
+    intervals: list[tuple[float, float]]
     if binary:
         low, high = wilson_intervals(unit.sum(axis=1), np.full(unit.shape[0], unit.shape[1]), level)
         intervals = [(_r(lo + span * a), _r(lo + span * b)) for a, b in zip(low, high)]
     else:
         top = lo + span
-        intervals = [tuple(_r(min(max(v, lo), top)) for v in t_interval(row, level)) for row in task.raw_scores]
+
+        def clip(v: float) -> float:
+            return _r(min(max(v, lo), top))
+
+        intervals = [(clip(a), clip(b)) for a, b in (t_interval(row, level) for row in raw)]
     method = "wilson" if binary else "t"
     if len(task.models) < 2:
         return intervals, method, None
@@ -169,7 +174,7 @@ def _task_scope(d: LeaderboardDefinition, key: str, task: PreparedTask, seed: in
     norm = _Normalized({m: i for i, m in enumerate(task.models)}, (metric_draws - base) / (best - base),
                        (observed - base) / (best - base))
     intervals, method, block = _frequentist(task, seed, permutations, d.level)
-    extra = {"normalized": [_r(v) for v in norm.observed], "n_invalid": [task.n_invalid.get(m, 0) for m in task.models]}
+    extra: dict[str, list[Any]] = {"normalized": [_r(v) for v in norm.observed], "n_invalid": [task.n_invalid.get(m, 0) for m in task.models]}
     if intervals is not None:
         extra["freq_interval"] = intervals
     note = None if task.unit_scores is not None else (
@@ -181,7 +186,7 @@ def _task_scope(d: LeaderboardDefinition, key: str, task: PreparedTask, seed: in
     return scope, norm
 
 
-def _combined_scope(kind: str, name: str, title: str, keys: list[str], weights: np.ndarray, models: list[str],
+def _combined_scope(kind: schema.ScopeKind, name: str, title: str, keys: list[str], weights: np.ndarray, models: list[str],
                     normalized: Mapping[str, _Normalized], level: float) -> schema.Scope | None:
     """Rank the models that have every one of `keys` by the weighted mean of their normalized scores."""
     members = [m for m in models if all(k in normalized and m in normalized[k].index for k in keys)]
@@ -215,12 +220,12 @@ def build_leaderboard(run_dirs: Sequence[str | Path], definition: LeaderboardDef
     category_scopes = []
     for cat, cdef in d.categories.items():
         keys = [k for k, t in d.tasks.items() if t.category == cat]
-        scope = _combined_scope("category", cat, cdef.title or cat, keys, np.array([d.tasks[k].weight for k in keys]),
-                                models, normalized, d.level)
-        if scope is None:
+        combined = _combined_scope("category", cat, cdef.title or cat, keys,
+                                   np.array([d.tasks[k].weight for k in keys]), models, normalized, d.level)
+        if combined is None:
             warnings.append(f"category '{cat}': no model has all its tasks; not ranked")
         else:
-            category_scopes.append(scope)
+            category_scopes.append(combined)
     weights = d.task_weights()
     overall = _combined_scope("overall", "overall", d.title, list(d.tasks), np.array([weights[k] for k in d.tasks]),
                               models, normalized, d.level)

@@ -57,6 +57,18 @@ class SampleColumns:
         """1-based line number of a row (blank lines are skipped when reading)."""
         return _nonblank_lines(self.file.read_bytes())[row]
 
+    def metric_values(self) -> np.ndarray:
+        """`values`, read when `read_samples` was given a metric."""
+        if self.values is None:
+            raise ValueError(f"{self.file}: per-item metric values were not read")
+        return self.values
+
+    def predictions(self) -> tuple[list[Any], list[Any]]:
+        """(`preds`, `gold`), read when `read_samples` was asked for predictions."""
+        if self.preds is None or self.gold is None:
+            raise ValueError(f"{self.file}: predictions were not read")
+        return self.preds, self.gold
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -260,7 +272,7 @@ def read_samples(record: TaskRecord, metric: str | None, predictions: bool = Fal
     unique = len(set(doc_ids)) == len(doc_ids)
     if not unique:
         seen: set[Any] = set()
-        bad = next(i for i, d in enumerate(doc_ids) if d in seen or seen.add(d))
+        bad = next(i for i, d in enumerate(doc_ids) if d in seen or _add(seen, d))
         raise UserError(f"{file}:{_nonblank_lines(file.read_bytes())[bad]}: doc_id {doc_ids[bad]!r} appears twice")
     values = None
     if metric is not None:
@@ -283,6 +295,12 @@ def read_samples(record: TaskRecord, metric: str | None, predictions: bool = Fal
         preds = [_prediction(row) for row in rows]
         gold = [_gold(row) for row in rows]
     return SampleColumns(file=file, doc_ids=doc_ids, values=values, preds=preds, gold=gold)
+
+
+def _add(seen: set[Any], item: Any) -> bool:
+    """Add `item` to `seen`; False, so that a search goes on to the next item."""
+    seen.add(item)
+    return False
 
 
 def _gold(row: dict[str, Any]) -> Any:

@@ -96,16 +96,17 @@ def prepare_task(key: str, tdef: TaskDef, source: str, runs: Sequence[Run]) -> P
         record = run.tasks[source]
         col = read_samples(record, None if corpus else tdef.metric, predictions=corpus)
         if not corpus:
-            outside = np.flatnonzero((col.values < lo) | (col.values > hi))
+            values = col.metric_values()
+            outside = np.flatnonzero((values < lo) | (values > hi))
             if outside.size:
                 i = int(outside[0])
                 raise UserError(
-                    f"{col.file}:{col.line_of(i)}: {tdef.metric} = {col.values[i]:g} lies outside the "
+                    f"{col.file}:{col.line_of(i)}: {tdef.metric} = {values[i]:g} lies outside the "
                     f"task's range [{lo:g}, {hi:g}] (set `range` in the leaderboard definition)"
                 )
             reported_metric = record.metrics.get(tdef.metric) or {}
             reported = None if reported_metric.get("corpus") else reported_metric.get("value")
-            mean = float(col.values.mean())
+            mean = float(values.mean())
             if isinstance(reported, (int, float)) and abs(mean - reported) > 1e-6 * max(1.0, abs(reported)):
                 warnings.append(
                     f"task '{key}', run {run.path}: mean per-item {tdef.metric} {mean:.6g} differs from "
@@ -121,8 +122,9 @@ def prepare_task(key: str, tdef: TaskDef, source: str, runs: Sequence[Run]) -> P
         warnings.append(f"task '{key}': {len(ids)} items shared by all models; unmatched items left out: "
                         + ", ".join(f"{m} {n}" for m, n in dropped.items()))
     if corpus:
-        preds = [[c.preds[i] for i in pos] for c, pos in zip(columns, positions)]
-        gold = [columns[0].gold[i] for i in positions[0]]
+        read = [c.predictions() for c in columns]
+        preds = [[p[i] for i in pos] for (p, _), pos in zip(read, positions)]
+        gold = [read[0][1][i] for i in positions[0]]
         stat, invalid = _make_stat(tdef, preds, gold, str(columns[0].file))
         n_invalid = {models[i]: n for i, n in invalid.items()}
         for model, n in n_invalid.items():
@@ -135,7 +137,7 @@ def prepare_task(key: str, tdef: TaskDef, source: str, runs: Sequence[Run]) -> P
                 warnings.append(f"task '{key}', run {run.path}: {tdef.statistic} recomputed from samples is "
                                 f"{value:.6g}, results.json says {reported:.6g}")
         return PreparedTask(key, models, len(ids), stat, (0.0, 1.0), None, None, dropped, n_invalid, tuple(warnings))
-    raw = np.vstack([c.values[pos] for c, pos in zip(columns, positions)])
+    raw = np.vstack([c.metric_values()[pos] for c, pos in zip(columns, positions)])
     if hi - lo > 2 and 0 < raw.max() <= 1:
         warnings.append(f"task '{key}': every {tdef.metric} value lies in [0, 1] but the range is [{lo:g}, {hi:g}]; "
                         "is the scale right?")

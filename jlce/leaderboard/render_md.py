@@ -11,7 +11,7 @@ from jlce.leaderboard.tables import Table, adjacent_pairs, overview, scope_table
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$-])")  # `$`: GitHub renders $...$ as math
 
 
-def escape(text: str) -> str:
+def escape(text: object) -> str:
     """Escape Markdown syntax and HTML (names like `<script>` render as text)."""
     text = html.escape(str(text), quote=False)
     text = _SPECIAL.sub(r"\\\1", text)

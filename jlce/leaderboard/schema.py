@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION: Literal["1.0"] = "1.0"
+ScopeKind = Literal["task", "category", "overall"]
 
 
 class _Model(BaseModel):
@@ -46,7 +47,7 @@ class Frequentist(_Model):
 class Scope(_Model):
     """A ranking: one task, one category, or overall. Entries are sorted by observed score (ties by name)."""
 
-    kind: Literal["task", "category", "overall"]
+    kind: ScopeKind
     name: str
     title: str
     metric: str | None = None

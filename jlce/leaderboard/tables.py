@@ -74,7 +74,7 @@ def overview(board: Leaderboard) -> Table:
     for name in ranked + rest:
         e = overall.get(name)
         row = [
-            position(board.overall, e) if e else Cell("", None),
+            position(board.overall, e) if e and board.overall else Cell("", None),
             Cell(str(e.rank_ub), e.rank_ub) if e else Cell("", None),
             Cell(name, None),
             Cell(num(e.observed), e.observed, e.lo, e.hi) if e else Cell("—", None),

@@ -67,12 +67,15 @@ def _scores(run: RunRecord) -> dict[str, Score]:
     for task, entry in (run.results.get("tasks") or {}).items():
         metrics = entry.get("metrics") or {}
         metric = entry.get("primary_metric") or next(iter(metrics), None)
+        if metric is None:  # no metrics at all
+            continue
         m = metrics.get(metric) or {}
         if not isinstance(m.get("value"), (int, float)):
             continue
-        ci = m.get("ci95") if isinstance(m.get("ci95"), list) and len(m["ci95"]) == 2 else (None, None)
+        ci95 = m.get("ci95")
+        lo, hi = (ci95[0], ci95[1]) if isinstance(ci95, list) and len(ci95) == 2 else (None, None)
         stderr = m.get("stderr") if isinstance(m.get("stderr"), (int, float)) else None
-        out[task] = Score(metric, float(m["value"]), ci[0], ci[1], int(entry.get("n_samples") or 0), m.get("interval_method"),
+        out[task] = Score(metric, float(m["value"]), lo, hi, int(entry.get("n_samples") or 0), m.get("interval_method"),
                           stderr)
     return out
 

@@ -85,9 +85,10 @@ def mean_score(model: ModelSummary, tasks: Sequence[str]) -> tuple[float, float 
     y = float(np.mean([s.value for s in scores]))
     if len(scores) == 1:
         return y, scores[0].lo, scores[0].hi
-    if any(s.stderr is None for s in scores):
+    stderrs = [s.stderr for s in scores if s.stderr is not None]
+    if len(stderrs) < len(scores):
         return y, None, None
-    half = Z95 * float(np.sqrt(sum(s.stderr**2 for s in scores))) / len(scores)
+    half = Z95 * float(np.sqrt(sum(e**2 for e in stderrs))) / len(scores)
     return y, max(0.0, y - half), min(1.0, y + half)
 
 
@@ -98,8 +99,8 @@ def tradeoff_figure(models: Sequence[ModelSummary], throughput: str = "requests_
     correlation), so a one-item difference does not fill the plot. Requests/s by default: tokens/s is not comparable
     between tokenizers (a model whose tokens cover more text does the same work in fewer tokens)."""
     metric, tasks, left_out = comparable_tasks(models)
-    points = [(m, m.measure(throughput)) for m in models]
-    points = [(m, t) for m, t in points if t is not None]
+    measured = [(m, m.measure(throughput)) for m in models]
+    points = [(m, t) for m, t in measured if t is not None]
     if not tasks or not points:
         return None
     fig, (ax,) = _figure(5.0, 3.8)

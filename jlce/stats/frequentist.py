@@ -7,6 +7,7 @@ against scipy.stats (binomtest, proportion_ci, t.interval).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy import special
@@ -104,10 +105,10 @@ def cohen_h(p1: np.ndarray, p2: np.ndarray) -> np.ndarray:
 class PairwiseTests:
     """Pairwise tests within one task. Matrices are (M, M); row vs column."""
 
-    test: str  # "mcnemar_exact" or "paired_permutation"
+    test: Literal["mcnemar_exact", "paired_permutation"]
     p_value: np.ndarray
     p_holm: np.ndarray  # Holm across all pairs of the task
-    effect: str  # "cohen_h" or "cohen_dz"
+    effect: Literal["cohen_h", "cohen_dz"]
     effect_size: np.ndarray
     permutations: int | None
 
@@ -119,6 +120,9 @@ def pairwise_tests(scores: np.ndarray, rng: np.random.Generator,
     m = x.shape[0]
     upper = np.triu(np.ones((m, m), dtype=bool), k=1)
     binary = bool(np.all((x == 0) | (x == 1)))
+    test: Literal["mcnemar_exact", "paired_permutation"]
+    effect_name: Literal["cohen_h", "cohen_dz"]
+    perms: int | None
     if binary:
         xi = x.astype(np.int64)
         n10 = xi @ (1 - xi).T  # row right, column wrong

@@ -47,6 +47,7 @@ class BridgeConfig:
     fewshot: None = None
     filters: tuple = ()
     metrics: tuple = ()
+    judge: None = None  # lm-eval tasks are scored by lm-eval, never by a judge model
 
 
 @dataclass

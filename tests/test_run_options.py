@@ -5,6 +5,7 @@ the backend's own options model (issue 15)."""
 from __future__ import annotations
 
 import json
+import pickle
 
 import pytest
 
@@ -104,6 +105,7 @@ def test_backend_args_are_parsed_once_typed_and_recorded_typed():
     assert isinstance(config.options, VLLMOptions)
     assert (config.options.max_num_seqs, config.options.enforce_eager, config.options.quantization) == (8, True, "fp8")
     assert backend_options(VLLMOptions, config.options, "vllm") is config.options  # the backend does not parse again
+    assert pickle.loads(pickle.dumps(config)) == config  # as it travels to Ray replicas (jlce.replicas)
     assert options.public(config.options)["backend_options"] == {"max_num_seqs": 8, "enforce_eager": True, "quantization": "fp8"}
     # text stays text: `tokenizer=none` (text-only prompts) no longer turns into None on the way
     assert parse_for_spec(backends["openai"], {"tokenizer": "none", "concurrency": "2"}).tokenizer == "none"

@@ -7,7 +7,6 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import click
 
@@ -55,15 +54,10 @@ def fail_cleanly() -> Iterator[None]:
         raise
 
 
-def parse_key_values(items: list[str], flag: str) -> dict[str, Any]:
-    """`["a=1", "b=x"]` -> `{"a": 1, "b": "x"}` (ints, floats and true/false converted)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"{flag} expects KEY=VALUE, got '{item}'")
-        out[key.strip()] = _convert(value.strip())
-    return out
+def parse_key_values(items: list[str], flag: str) -> dict[str, str]:
+    """`parse_text_pairs`: values stay text. (It once turned "8" into 8 and "none" into None, so a
+    backend's options model could not tell `tokenizer=none` from no tokenizer; the receiver parses.)"""
+    return parse_text_pairs(items, flag)
 
 
 def parse_text_pairs(items: tuple[str, ...] | list[str], flag: str) -> dict[str, str]:
@@ -75,17 +69,3 @@ def parse_text_pairs(items: tuple[str, ...] | list[str], flag: str) -> dict[str,
             raise UserError(f"{flag} expects KEY=VALUE, got '{item}'")
         out[key.strip()] = value.strip()
     return out
-
-
-def _convert(value: str) -> Any:
-    lowered = value.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value

@@ -279,15 +279,11 @@ def test_end_to_end_through_the_cli_with_the_tiny_model_answering(judge_server, 
     assert scored.returncode == 0 and "4.500" in scored.stdout, scored.stdout + scored.stderr
 
 
-def test_tiny_model_as_judge_through_transformers(tmp_path, tiny_model_dir):
-    """Scores are noise; the plumbing is checked: the judge loads through the transformers backend,
-    every judgment is recorded, and what it could not rate is counted, never dropped."""
-    from jlce.evaluator import evaluate
-    from jlce.runconfig import RunOptions
-
+def _short_prompt_task(tmp_path: Path) -> Path:
+    """japanese_mt_bench as `mt_bench_tiny_judge`, with short judge prompts shipped beside it (`path`
+    + sha256) and a 12-token judging budget: a tiny judge model reads and writes fast."""
     tasks = tmp_path / "tasks"
     (tasks / "fixtures").mkdir(parents=True)
-    # a task of its own with short judge prompts shipped beside it (`path` + sha256): the tiny model reads fast
     prompts = "".join(json.dumps({"name": name, "type": "single", "system_prompt": "審査員です。", "output_format": "[[評価]]",
                                   "prompt_template": template}, ensure_ascii=False) + "\n" for name, template in (
         ("short", "質問：{question}\n回答：{answer}\n評価："),
@@ -312,6 +308,16 @@ judge:
     (tasks / "mt_bench_tiny_judge.yaml").write_text(source, encoding="utf-8")
     for name in ("question.jsonl", "reference_answer.jsonl"):
         (tasks / "fixtures" / name).write_bytes((TASK_FILE.parent / "fixtures" / name).read_bytes())
+    return tasks
+
+
+def test_tiny_model_as_judge_through_transformers(tmp_path, tiny_model_dir):
+    """Scores are noise; the plumbing is checked: the judge loads through the transformers backend,
+    every judgment is recorded, and what it could not rate is counted, never dropped."""
+    from jlce.evaluator import evaluate
+    from jlce.runconfig import RunOptions
+
+    tasks = _short_prompt_task(tmp_path)
     options = RunOptions(model="answerer", backend="dummy", backend_options={"reply": "answer {turn}"},
                          tasks="mt_bench_tiny_judge", include_paths=(tasks,), data="fixture",
                          judge_model=str(tiny_model_dir), judge_backend="transformers", device="cpu",
@@ -409,3 +415,21 @@ def test_a_reasoning_judge_gets_the_reasoning_budget(judge_server, tmp_path):
     assert results["judge"]["reasoning_budget"] is True
     assert {c["max_tokens"] for c in JudgeAPI.calls} == {8192}
     assert results["tasks"]["japanese_mt_bench"]["metrics"]["judge_score"]["value"] == 6.0
+
+
+@pytest.mark.slow  # a vLLM engine on CPU
+def test_tiny_model_as_judge_through_vllm_cpu(tmp_path, tiny_qwen_model_dir):
+    pytest.importorskip("vllm")
+    from jlce.evaluator import evaluate
+    from jlce.runconfig import RunOptions
+
+    tasks = _short_prompt_task(tmp_path)
+    options = RunOptions(model="answerer", backend="dummy", backend_options={"reply": "answer {turn}"},
+                         tasks="mt_bench_tiny_judge", include_paths=(tasks,), data="fixture", dtype="float32",
+                         judge_model=str(tiny_qwen_model_dir), judge_backend="vllm",
+                         judge_backend_options={"cpu_kvcache_space": "1"},
+                         output_dir=tmp_path / "run", cache_path=tmp_path / "cache.sqlite", show_progress=False)
+    results = evaluate(options).results
+    judge, metric = results["judge"], results["tasks"]["mt_bench_tiny_judge"]["metrics"]["judge_score"]
+    assert judge["backend"] == "vllm" and judge["judgments"] == 6 and judge["calls"] == 6 + judge["retried"]
+    assert metric["parse_failures"] == judge["parse_failures"] and metric["judgments"] == 6

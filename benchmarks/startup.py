@@ -1,4 +1,5 @@
-"""Start-up cost of the CLI: median wall time of `jlce --help` and `jlce ls tasks`, and proof that
+"""Start-up cost of the CLI: median wall time of `jlce --help`, `jlce ls tasks` and `jlce ls commands`
+(which loads every plugin, as a command that is not built in does), and proof that
 importing the CLI does not import torch. Optionally compares with lm-eval when it is installed.
 
     python benchmarks/startup.py [--runs 7] [--tasks-dir DIR]
@@ -49,7 +50,9 @@ def main() -> None:
     )
     heavy = json.loads(probe.stdout)
     rows = [("jlce --help", median_seconds(jlce + ["--help"], args.runs)),
-            ("jlce ls tasks", median_seconds(jlce + ["ls", "tasks"], args.runs))]
+            ("jlce ls tasks", median_seconds(jlce + ["ls", "tasks"], args.runs)),
+            # every plugin loaded and asked for its commands (what a command no built-in has costs)
+            ("jlce ls commands", median_seconds(jlce + ["ls", "commands"], args.runs))]
     with tempfile.TemporaryDirectory() as tmp:
         make_many_tasks(Path(tmp), args.many)
         rows.append((f"jlce ls tasks (+{args.many} task files)", median_seconds(jlce + ["ls", "tasks", "--include-path", tmp], args.runs)))

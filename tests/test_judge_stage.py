@@ -390,6 +390,13 @@ def test_recorded_answers_judged_again_reproduce_fastchat_prompts_and_gpt4_score
     metric = results["tasks"]["japanese_mt_bench"]["metrics"]["judge_score"]
     assert metric["value"] == pytest.approx(2.60) and metric["questions"] == 80 and metric["parse_failures"] == 0
     assert results["model"]["name"] == "japanese-stablelm-instruct-alpha-7b"
+    # exported, the judgments are held against GPT-4's own file: the same answers, the same ratings
+    from jlce.judge.agreement import agreement
+    from jlce.judge.export import export_run
+
+    exported = export_run(tmp_path / "run", tmp_path / "fastchat")[1]
+    held = agreement(read_judgments(SHARED / "model_judgment" / "gpt-4_single.jsonl"), read_judgments(exported))
+    assert held.answers == 80 and held.exact_share == 1.0 and held.mean_abs_diff == 0.0
 
 
 def test_judging_stopped_midway_resumes_from_the_cache(judge_server, tmp_path):
@@ -433,3 +440,21 @@ def test_tiny_model_as_judge_through_vllm_cpu(tmp_path, tiny_qwen_model_dir):
     judge, metric = results["judge"], results["tasks"]["mt_bench_tiny_judge"]["metrics"]["judge_score"]
     assert judge["backend"] == "vllm" and judge["judgments"] == 6 and judge["calls"] == 6 + judge["retried"]
     assert metric["parse_failures"] == judge["parse_failures"] and metric["judgments"] == 6
+
+
+def test_pairwise_against_an_earlier_run_folder(judge_server, tmp_path):
+    """The baseline can be an earlier JLCE run of the task (its answers by question id)."""
+    from jlce.evaluator import evaluate
+    from jlce.runconfig import RunOptions
+
+    evaluate(RunOptions(model="old-model", backend="dummy", backend_options={"reply": "old {turn}"}, tasks="japanese_mt_bench",
+                        data="fixture", output_dir=tmp_path / "old", cache_path=tmp_path / "cache.sqlite", show_progress=False))
+
+    def prefer_model(messages, body):
+        user = messages[-1]["content"]
+        return "[[A]]" if user.index("answer 1") < user.index("old 1") else "[[B]]"
+
+    JudgeAPI.reply = staticmethod(prefer_model)
+    results, _ = run(tmp_path, judge_server, judge_mode="pairwise", judge_baseline=tmp_path / "old")
+    metric = results["tasks"]["japanese_mt_bench"]["metrics"]["judge_win_rate"]
+    assert metric["baseline"] == "old-model" and metric["value"] == 1.0 and metric["outcomes"]["win"] == 6

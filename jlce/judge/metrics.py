@@ -56,8 +56,8 @@ def judged_metric(name: str, records: Sequence[dict[str, Any]], categories: dict
         "row_mean": _entry(valid, seed)["value"] if valid else None,
     }
     turns = sorted({r["turn"] for r in records})
-    entry["by_turn"] = {str(t): _entry([(q, v) for (q, v), r in zip(valid, [r for r in records if r["value"] is not None])
-                                        if r["turn"] == t], seed) for t in turns}
+    entry["by_turn"] = {str(t): _entry([(r["question_id"], float(r["value"])) for r in records
+                                        if r["turn"] == t and r["value"] is not None], seed) for t in turns}
     entry["by_category"] = {c: _entry([(q, v) for q, v in valid if categories.get(q) == c], seed)
                             for c in sorted(set(categories.values()))}
     return entry

@@ -46,10 +46,8 @@ class PresetSpec:
 
 def is_reasoning_name(model: str) -> bool:
     """Reasoning auto-detection (the same name rule the backends use)."""
-    try:
-        from jlce.reasoning import is_reasoning_model  # type: ignore[import-not-found]
-    except ImportError:
-        from jlce.backends.common.reasoning import is_reasoning_model
+    from jlce.reasoning import is_reasoning_model
+
     return is_reasoning_model(model)
 
 

@@ -110,13 +110,14 @@ def _check_schema(results: dict[str, Any]) -> None:
     jsonschema.Draft202012Validator(schema, registry=registry).validate(results)
 
 
-def run(tmp_path: Path, url: str, *, name: str = "run", cache: Path | None = None, **extra: Any):
+def run(tmp_path: Path, url: str, *, name: str = "run", cache: Path | None = None, judge_args: dict | None = None,
+        **extra: Any):
     from jlce.evaluator import evaluate
     from jlce.runconfig import RunOptions
 
     options = RunOptions(model="answerer", backend="dummy", backend_options={"reply": "answer {turn}"},
                          tasks="japanese_mt_bench", data="fixture", judge_model=extra.pop("judge_model", "judge-a"),
-                         judge_backend="openai", judge_backend_options={"base_url": url, "backoff": "0.05"},
+                         judge_backend="openai", judge_backend_options={"base_url": url, "backoff": "0.05", **(judge_args or {})},
                          output_dir=tmp_path / name, cache_path=cache or tmp_path / "cache.sqlite", show_progress=False,
                          **extra)
     outcome = evaluate(options)
@@ -407,10 +408,10 @@ def test_judging_stopped_midway_resumes_from_the_cache(judge_server, tmp_path):
     JudgeAPI.reply = staticmethod(scripted)
     JudgeAPI.fail_after = 3
     with pytest.raises(UserError, match="judge unavailable"):
-        run(tmp_path, judge_server, name="stopped", batch_size=1)
+        run(tmp_path, judge_server, name="stopped", batch_size=1, judge_args={"concurrency": "1"})
     assert len(JudgeAPI.calls) == 3
     JudgeAPI.fail_after = None
-    results, _ = run(tmp_path, judge_server, name="resumed", batch_size=1)
+    results, _ = run(tmp_path, judge_server, name="resumed", batch_size=1, judge_args={"concurrency": "1"})
     assert len(JudgeAPI.calls) == 8 and results["judge"]["cache_hits"] == 3 and results["judge"]["calls"] == 5
     assert results["tasks"]["japanese_mt_bench"]["metrics"]["judge_score"]["value"] == pytest.approx((7 + 4 + 8) / 3)
 

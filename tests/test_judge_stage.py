@@ -132,7 +132,7 @@ def test_known_ratings_give_known_scores_retry_once_and_count_failures(judge_ser
     # items: f1 (8+6)/2 = 7, f2 4 (turn 2 unparseable), f3 (7+9)/2 = 8
     assert metric["value"] == pytest.approx((7 + 4 + 8) / 3)
     assert metric["row_mean"] == pytest.approx((8 + 6 + 4 + 7 + 9) / 5)
-    assert metric["parse_failures"] == 1 and metric["judgments"] == 6
+    assert metric["parse_failures"] == 1 and metric["judgments"] == 6 and metric["turns_without_prompt"] == 0
     assert metric["parse_failure_share"] == pytest.approx(1 / 6)
     assert metric["by_turn"]["1"]["value"] == pytest.approx((8 + 4 + 7) / 3)
     assert metric["by_turn"]["2"]["value"] == pytest.approx((6 + 9) / 2)

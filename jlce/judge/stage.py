@@ -149,6 +149,8 @@ class JudgeRun:
             row.setdefault("metrics", {})[name] = item_means(valid).get(item.question_id) if valid else None
         metric = judged_metric(name, records, categories, judge.scale if self.mode == "single" else (0.0, 1.0),
                                seed=self.options.seed)
+        answered = sum(min(item.turns, len(item.baseline)) if item.baseline is not None else item.turns for item in items)
+        metric["turns_without_prompt"] = answered - len(records)  # e.g. a third turn: no judge prompt rates it
         if metric["parse_failures"]:  # counted in the metric; said here so nobody misses it
             print(f"jlce: warning: task '{task.name}': {metric['parse_failures']} of {metric['judgments']} judgments "
                   f"({metric['parse_failure_share']:.1%}) gave no rating after a retry (counted, not averaged in)",

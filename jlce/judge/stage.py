@@ -99,7 +99,11 @@ class JudgeRun:
                             "file), and --judge-baseline needs --judge-mode pairwise")
         from jlce.registry import get_registry
 
-        get_registry().get("backends", judge.backend or options.backend)  # an unknown judge backend fails now
+        registry = get_registry()
+        if judge.backend is None and options.backend not in registry.backends:  # e.g. jlce.evaluate(backend=instance)
+            raise UserError(f"name the judge's backend with --judge-backend (judge_backend=): the run's backend "
+                            f"'{options.backend}' is not a registered backend")
+        registry.get("backends", judge.backend or options.backend)  # an unknown judge backend fails now
         return cls(options, tasks)
 
     def backend_config(self) -> tuple[str, BackendConfig]:

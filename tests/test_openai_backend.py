@@ -334,6 +334,28 @@ def test_generation_completions_and_chat_match_transformers(vllm_server, key_env
         assert _same_text(g.text, w.text) and g.n_tokens == w.n_tokens, (g, w)
 
 
+def test_a_conversation_through_the_servers_chat_api_matches_transformers_turn_by_turn(vllm_server, key_env, hf,
+                                                                                      tiny_model_dir):
+    """Multi-turn (jlce.multiturn): turn 2 goes to vLLM's /chat/completions with the model's own
+    turn-1 answer as the assistant message; the server renders it with the model's chat template,
+    and greedy answers equal the transformers backend's on the same conversation."""
+    from jlce.requests import ChatRequest
+
+    server = openai_backend(vllm_server.url, tokenizer=str(tiny_model_dir), concurrency=2, **key_env)
+    params = GenerationParams(max_new_tokens=16)
+    first = [ChatRequest((q,), (), None, params) for q in ("日本の首都はどこですか。", "吾輩は猫である。続きを書いて。")]
+    want1 = collect(hf[0].generate_chat(first))
+    for g, w in zip(collect(server.generate_chat(first)), want1):
+        assert _same_text(g.text, w.text) and g.n_tokens == w.n_tokens, (g, w)
+    second = [ChatRequest((r.turns[0], "もう一度、短く答えてください。"), (w.text.strip(),), None, params)
+              for r, w in zip(first, want1)]
+    want2 = collect(hf[0].generate_chat(second))
+    for g, w, r in zip(collect(server.generate_chat(second)), want2, second):
+        assert _same_text(g.text, w.text) and g.n_tokens == w.n_tokens, (g, w)
+        assert json.loads(g.prompt)[1] == {"role": "assistant", "content": r.answers[0]}
+        assert f"<|assistant|>\n{r.answers[0]}</s>\n<|user|>\n{r.turns[1]}" in w.prompt
+
+
 def test_prompts_at_the_servers_context_limit(vllm_server, key_env, hf, tiny_model_dir):
     """Issue 14 at the exact boundary of the server's 1,024 positions (jlce.budget, ENGINE): a
     prompt of 1,023 tokens gets one new token, one of 1,024 loses its first token (no HTTP 400

@@ -49,12 +49,12 @@ def stop_on_signals() -> Iterator[None]:
 
 def run_command(values: dict[str, Any], log_names: tuple[str, ...] = (), log_args: dict[str, str] | None = None) -> None:
     """`values`: the run options given on the command line (jlce.cli.run_options), validated here."""
-    from jlce.evaluator import evaluate
     from jlce.runconfig import make_run_options
 
-    log_args = log_args or {}
-    options = make_run_options(**values)
-    loggers = make_run_loggers(log_names, log_args)  # a bad --log fails now, not after the evaluation
+    options = make_run_options(**values)  # a bad option fails before the evaluator's imports
+    loggers = make_run_loggers(log_names, log_args or {})  # a bad --log fails now, not after the evaluation
+    from jlce.evaluator import evaluate
+
     with stop_on_signals():
         outcome = evaluate(options)
     print_summary(outcome.results, outcome.output_dir)

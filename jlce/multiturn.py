@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -245,4 +246,6 @@ def task_summary(task: Any, answers: list[list[ChatResult]], evaluator: Any) -> 
         summary["judge"] = None
         summary["note"] = ("no judge was given (--judge-model): the answers are recorded, not rated; samples hold each "
                            "turn's prompt, raw output and answer")
+        print(f"jlce: task '{task.name}': no judge was given (--judge-model), so its {summary['turns']} answers are "
+              "recorded, not rated", file=sys.stderr)
     return summary

@@ -113,7 +113,7 @@ def test_chat_settings_are_checked(tmp_path):
 # ---- the dummy backend: orchestration, cache, reasoning ------------------------------------------
 
 
-def test_dummy_backend_answers_turn_by_turn_and_a_second_run_is_all_cache(tmp_path):
+def test_dummy_backend_answers_turn_by_turn_and_a_second_run_is_all_cache(tmp_path, capsys):
     first = evaluate(_options(tmp_path, "a", model="x", backend="dummy", backend_options={"reply": "答え{turn}"}))
     rows = _rows(first.output_dir)
     assert [row["question_id"] for row in rows] == ["f1", "f2", "f3"]
@@ -126,6 +126,7 @@ def test_dummy_backend_answers_turn_by_turn_and_a_second_run_is_all_cache(tmp_pa
     entry = first.results["tasks"]["japanese_mt_bench"]
     assert entry["metrics"] == {} and entry["multiturn"]["judge"] is None
     assert "no judge was given" in entry["multiturn"]["note"]
+    assert "task 'japanese_mt_bench': no judge was given" in capsys.readouterr().err
     assert [t["misses"] for t in entry["multiturn"]["cache_by_turn"]] == [3, 3]
     assert entry["sampling"]["temperatures"] == {"humanities": 0.1, "math": 0.0, "writing": 0.7}
     again = evaluate(_options(tmp_path, "b", model="x", backend="dummy", backend_options={"reply": "答え{turn}"}))
@@ -326,6 +327,7 @@ def test_jlce_run_with_jlce_tiny_on_the_real_questions(tmp_path):
     result = jlce("run", "--model", "jlce-tiny", "--tasks", "japanese_mt_bench", "--limit", "3", "--max-new-tokens", "16",
                   "--cache-path", str(tmp_path / "requests.sqlite"), "-o", str(tmp_path / "run"), "-q", env=env)
     assert result.returncode == 0, result.stderr
+    assert "no judge was given (--judge-model), so its 6 answers are recorded, not rated" in result.stderr
     entry = _results(tmp_path / "run")["tasks"]["japanese_mt_bench"]
     assert entry["data_source"] == "cache" and entry["n_samples"] == 3
     assert entry["data_files"] == [{"name": "question.jsonl",

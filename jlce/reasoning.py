@@ -27,10 +27,12 @@ import re
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from jlce.errors import UserError
-from jlce.requests import GenerateRequest, GenerateResult
+from jlce.requests import ChatRequest, GenerateRequest, GenerateResult
+
+_Generation = TypeVar("_Generation", GenerateRequest, ChatRequest)
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
@@ -239,7 +241,7 @@ class ReasoningPolicy:
         reasoning = self.max_new_tokens or task_budget or DEFAULT_REASONING_TOKENS
         return max(requested, reasoning)
 
-    def engine_request(self, request: GenerateRequest, task_budget: int | None = None) -> GenerateRequest:
+    def engine_request(self, request: _Generation, task_budget: int | None = None) -> _Generation:
         """What the backend is asked: no stop sequences (they are applied to the answer
         afterwards) and the raised budget. Unchanged when reasoning is off."""
         if not self.enabled:

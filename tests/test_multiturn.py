@@ -135,6 +135,19 @@ def test_dummy_backend_answers_turn_by_turn_and_a_second_run_is_all_cache(tmp_pa
     assert _rows(again.output_dir) == rows
 
 
+def test_the_lm_eval_export_leaves_multi_turn_tasks_out_and_says_so(tmp_path, capsys):
+    from jlce.export.lmeval_format import export_lmeval
+
+    mixed = evaluate(_options(tmp_path, "mixed", model="x", backend="dummy", tasks="japanese_mt_bench,jcommonsenseqa", limit=2))
+    written = export_lmeval(mixed.output_dir, tmp_path / "export")
+    assert [p.name.split("_2")[0] for p in written] == ["samples_jcommonsenseqa", "results"]
+    assert "left out of the lm-eval export (multi-turn; `jlce judge-export` writes them): japanese_mt_bench" in capsys.readouterr().err
+    assert list(json.loads(written[-1].read_text(encoding="utf-8"))["results"]) == ["jcommonsenseqa"]
+    alone = evaluate(_options(tmp_path, "alone", model="x", backend="dummy", limit=1))
+    with pytest.raises(UserError, match="multi-turn tasks \\(japanese_mt_bench\\) have no lm-eval form.*judge-export"):
+        export_lmeval(alone.output_dir, tmp_path / "export2")
+
+
 def test_an_r1_answer_reaches_the_next_turn_without_its_thinking(tmp_path):
     reply = "<think>\n考え{turn}です。\n</think>\n\n答え{turn}"
     outcome = evaluate(_options(tmp_path, "r1", model="x", backend="dummy", backend_options={"reply": reply}, reasoning="on"))

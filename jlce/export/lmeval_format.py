@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -278,6 +279,15 @@ def export_lmeval(run_dir: Path, out_dir: Path) -> list[Path]:
     tasks = results.get("tasks") or {}
     if not tasks:
         raise UserError(f"{run_dir}: the run holds no scored task; nothing to export")
+    chats = sorted(task for task, entry in tasks.items() if entry.get("output_type") == "generate_chat")
+    if chats:  # lm-eval has no multi-turn form; FastChat's files hold them (`jlce judge-export`)
+        if len(chats) == len(tasks):
+            raise UserError(f"{run_dir}: multi-turn tasks ({', '.join(chats)}) have no lm-eval form; "
+                            f"`jlce judge-export {run_dir}` writes them as FastChat answer files")
+        print(f"jlce: left out of the lm-eval export (multi-turn; `jlce judge-export` writes them): {', '.join(chats)}",
+              file=sys.stderr)
+        results = {**results, "tasks": {task: entry for task, entry in tasks.items() if task not in chats}}
+        tasks = results["tasks"]
     lines = convert_samples(results, {task: read_samples(run_dir, task) for task in tasks})
     exported = to_lmeval(results, lines)
     folder = out_dir / exported["model_name_sanitized"]

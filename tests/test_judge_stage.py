@@ -248,6 +248,11 @@ def test_no_judge_records_answers_and_judge_options_alone_are_refused(tmp_path):
         evaluate(RunOptions(**common, output_dir=tmp_path / "bad", judge_model="j", judge_mode="pairwise"))
     with pytest.raises(UserError, match="need --judge-model"):
         evaluate(RunOptions(**common, output_dir=tmp_path / "bad2", judge_backend="dummy"))
+    # A misspelt judge backend option fails before any answer is generated, naming the key.
+    with pytest.raises(UserError, match="base_ur.*did you mean 'base_url'"):
+        evaluate(RunOptions(**common, output_dir=tmp_path / "bad3", judge_model="j", judge_backend="openai",
+                            judge_backend_options={"base_ur": "http://127.0.0.1:9/v1"}))
+    assert not (tmp_path / "bad3").exists()
 
 
 @pytest.mark.slow  # two subprocesses importing torch

@@ -103,15 +103,22 @@ class JudgeRun:
         if judge.backend is None and options.backend not in registry.backends:  # e.g. jlce.evaluate(backend=instance)
             raise UserError(f"name the judge's backend with --judge-backend (judge_backend=): the run's backend "
                             f"'{options.backend}' is not a registered backend")
-        registry.get("backends", judge.backend or options.backend)  # an unknown judge backend fails now
+        from jlce.backendargs import parse_for_spec
+
+        spec = registry.get("backends", judge.backend or options.backend)  # an unknown judge backend fails now
+        parse_for_spec(spec, judge.backend_options)  # and so does a bad --judge-backend-arg, before any answer
         return cls(options, tasks)
 
     def backend_config(self) -> tuple[str, BackendConfig]:
         """The judge's backend name and settings (its own `--judge-backend-arg` options)."""
+        from jlce.backendargs import parse_for_spec
+        from jlce.registry import get_registry
+
         o, judge = self.options, self.judge
-        return (judge.backend or o.backend,
-                BackendConfig(model=judge.model, dtype=o.dtype, device=o.device, batch_size=o.batch_size,
-                              trust_remote_code=o.trust_remote_code, seed=o.seed, options=dict(judge.backend_options)))
+        name = judge.backend or o.backend
+        parsed = parse_for_spec(get_registry().get("backends", name), judge.backend_options)
+        return (name, BackendConfig(model=judge.model, dtype=o.dtype, device=o.device, batch_size=o.batch_size,
+                                    trust_remote_code=o.trust_remote_code, seed=o.seed, options=parsed))
 
     def start(self, backend: Backend, cache: RequestCache | None, progress: Any = None) -> None:
         from jlce.identity import model_identity

@@ -571,7 +571,7 @@ def test_auto_batch_size_halves_on_real_out_of_memory(tiny_model_dir):
         ({"batch_size": "many"}, "--batch-size"),
         ({"batch_size": 0}, "--batch-size"),
         ({"options": {"attn_implementaton": "eager"}}, "did you mean 'attn_implementation'"),
-        ({"options": {"add_bos_token": "maybe"}}, "true or false"),
+        ({"options": {"add_bos_token": "maybe"}}, "add_bos_token=maybe: Input should be a valid boolean"),
         ({"adapter": "./no-such-adapter"}, "adapter directory './no-such-adapter' does not exist"),
         ({"max_length": 1}, "--max-length"),
     ],

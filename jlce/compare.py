@@ -122,7 +122,8 @@ def _compare_task(task: str, metric: str, a: RunRecord, b: RunRecord, level: flo
 
 def _ratio(name: str, a: RunRecord, b: RunRecord) -> Ratio:
     definition = CATALOG[name]
-    values, notes = [], []
+    values: list[float | None] = []
+    notes: list[str] = []
     for label, run in (("A", a), ("B", b)):
         try:
             values.append(definition.extract(run, ()))

@@ -170,7 +170,7 @@ class LmevalTask:
             target = task.doc_to_target(doc)
             choices = task.doc_to_choice(doc) if self.config.output_type == "multiple_choice" else None
             gold = target if isinstance(target, int) and choices else None
-            shown = choices[gold] if gold is not None and 0 <= gold < len(choices) else str(target)
+            shown = choices[gold] if choices and gold is not None and 0 <= gold < len(choices) else str(target)
             self.instances.append(Instance(
                 doc_id=doc_id, doc=dict(doc), prompt=lm_instances[0].arguments[0] if lm_instances else "",
                 target=shown, references=(shown,), requests=requests,

@@ -30,7 +30,7 @@ from typing import Any
 from jlce.backend import Backend, Capability, UnsupportedRequest, supports
 from jlce.errors import DataDamaged, UserError
 from jlce.reasoning import ReasoningPolicy, reasoning_token_counts, strip_reasoning
-from jlce.requests import ChatRequest, ChatResult, GenerateRequest, GenerationParams
+from jlce.requests import ChatRequest, ChatResult, GenerateRequest, GenerationParams, generation_params
 from jlce.sampling import item_seed, reasoning_budget
 from jlce.taskprotocol import Instance, TaskScores
 from jlce.truncation import sample_truncation
@@ -128,7 +128,7 @@ def answer_chats(evaluator: Any, tasks: Sequence[Any], backend: Any, model_hash:
     for k in range(max(len(c.turns) for c in conversations)):
         active = [c for c in conversations if len(c.turns) > k]
         asked = [c.request(k) for c in active]
-        sent = [policy.engine_request(request, c.budget) for request, c in zip(asked, active)]  # type: ignore[arg-type]
+        sent = [policy.engine_request(request, c.budget) for request, c in zip(asked, active)]
         unique: dict[ChatRequest, int] = {}
         for request in sent:
             unique.setdefault(request, len(unique))
@@ -144,7 +144,7 @@ def answer_chats(evaluator: Any, tasks: Sequence[Any], backend: Any, model_hash:
         finished = _finish(policy, asked, results, backend)
         for conversation, result in zip(active, finished):
             conversation.results.append(result)
-    evaluator.cache_stats[KIND] = {**totals, "turns": per_turn}  # type: ignore[dict-item]
+    evaluator.cache_stats[KIND] = {**totals, "turns": per_turn}
     answers: dict[str, list[list[ChatResult]]] = {task.name: [[] for _ in task.instances] for task in tasks}
     for conversation in conversations:
         answers[conversation.task][conversation.item] = conversation.results
@@ -226,7 +226,7 @@ def _sampling(task: Any) -> dict[str, Any]:
 
 
 def _turn_record(k: int, question: str, instance: Instance, result: ChatResult) -> dict[str, Any]:
-    params = instance.requests[0].params
+    params = generation_params(instance.requests[0])
     record: dict[str, Any] = {
         "turn": k + 1, "question": question, "prompt": result.prompt, "raw": result.text,
         "answer": result.answer or "", "generated_tokens": result.n_tokens, "finish_reason": result.finish_reason,

@@ -78,6 +78,13 @@ class ChatRequest:
 Request = Union[LoglikelihoodRequest, RollingLoglikelihoodRequest, GenerateRequest, ChatRequest]
 
 
+def generation_params(request: Request) -> GenerationParams:
+    """The decoding parameters of a generation or chat request (a scoring request has none)."""
+    if not isinstance(request, (GenerateRequest, ChatRequest)):
+        raise TypeError(f"a {request.kind} request has no generation parameters")
+    return request.params
+
+
 @dataclass(frozen=True)
 class LoglikelihoodResult:
     """Sum of continuation token log-probs; `is_greedy` when every token was the argmax.

@@ -12,7 +12,7 @@ from jlce.pluginargs import call_filter, call_metric
 from jlce.registry import get_registry
 from jlce.repeats import agreement, majority
 from jlce.reasoning import answer_text, generation_facts
-from jlce.requests import GenerateResult, LoglikelihoodResult
+from jlce.requests import GenerateResult, LoglikelihoodResult, generation_params
 from jlce.samples import SampleView
 from jlce.specs import MetricResult, resolve
 from jlce.stats import bootstrap_estimate, mean_estimate
@@ -36,6 +36,8 @@ def sample_view(task: Task, instance: Instance, answers: list[Any]) -> SampleVie
         results: list[LoglikelihoodResult] = answers
         logprobs = tuple(r.logprob for r in results)
         pred = int(np.argmax(logprobs))
+        if instance.choices is None:
+            raise TypeError(f"multiple_choice item {instance.doc_id} has no choices")
         return SampleView(
             doc_id=instance.doc_id, doc=instance.doc, prediction=instance.choices[pred], references=instance.references,
             gold=instance.gold, pred_index=pred, choices=instance.choices, choice_logprobs=logprobs,
@@ -231,7 +233,7 @@ def _sample_row(task: Task, instance: Instance, views: list[SampleView], values:
         row["response"] = {"raw": view.raw_response, "filtered": view.extra.get("answer", view.prediction)}
         row["generated_tokens"] = view.n_tokens
         row.update({key: view.extra[key] for key in ("finish_reason", "reasoning") if key in view.extra})
-        seed = instance.requests[0].params.seed if instance.requests else None
+        seed = generation_params(instance.requests[0]).seed if instance.requests else None
         if seed is not None:
             row["seed"] = seed
     elif view.raw_response is None and view.choices is None:

@@ -73,7 +73,8 @@ class Task:
     def _check_names(self) -> None:
         registry = get_registry()
         lines = load_yaml(self.path).lines
-        checks = [("metrics", "metrics", m.name, ("metrics", i, "name")) for i, m in enumerate(self.config.metrics)]
+        checks: list[tuple[str, str, str, tuple[str | int, ...]]] = [
+            ("metrics", "metrics", m.name, ("metrics", i, "name")) for i, m in enumerate(self.config.metrics)]
         checks += [("filters", "filters", f.name, ("filters", i, "name")) for i, f in enumerate(self.config.filters)]
         checks += [("readers", "dataset.format", self.config.dataset.format, ("dataset", "format"))]
         checks += [("processors", "dataset.process", p.name, ("dataset", "process", i, "name")) for i, p in enumerate(self.config.dataset.process)]
@@ -203,9 +204,9 @@ class Task:
             parts.append(instruction + c.fewshot_delimiter)
         for shot in shots:
             shot_choices = self._choices(shot, t)
-            shot_target = t["target"].render(shot) if t["target"] else shot_choices[self._gold(shot, t, shot_choices)]
+            shot_target = t["target"].render(shot) if t["target"] else shot_choices[self._shot_gold(shot, t, shot_choices)]
             if self.generative_mc:
-                shot_target = labels_for(c.mc_generate.labels, len(shot_choices))[self._gold(shot, t, shot_choices)]
+                shot_target = labels_for(c.mc_generate.labels, len(shot_choices))[self._shot_gold(shot, t, shot_choices)]
                 parts.append(self._mc_question(shot, shot_choices, t) + c.target_delimiter + shot_target + c.fewshot_delimiter)
                 continue
             parts.append(t["prompt"].render(shot) + c.target_delimiter + shot_target + c.fewshot_delimiter)
@@ -286,6 +287,13 @@ class Task:
         if not 0 <= value < len(choices):
             raise ItemDataError("gold", f"index {value} is out of range for {len(choices)} choices")
         return value
+
+    def _shot_gold(self, doc: dict[str, Any], t: dict[str, Any], choices: list[str]) -> int:
+        """`_gold` of a few-shot example, whose answer is shown: it must have one."""
+        gold = self._gold(doc, t, choices)
+        if gold is None:
+            raise ItemDataError("gold", "a few-shot example needs its answer: the task sets neither `target` nor `gold`")
+        return gold
 
     def _references(self, doc: dict[str, Any], target: str) -> tuple[str, ...]:
         field_name = self.config.references_field

@@ -55,16 +55,16 @@ def summarize(values: Iterable[float]) -> dict[str, float] | None:
 def union_seconds(intervals: Iterable[tuple[float, float]]) -> float:
     """Total length covered by possibly overlapping [start, end] intervals."""
     total = 0.0
-    current_start = current_end = None
+    current: tuple[float, float] | None = None  # the union's interval being extended
     for start, end in sorted(intervals):
-        if current_end is None or start > current_end:
-            if current_end is not None:
-                total += current_end - current_start
-            current_start, current_end = start, end
+        if current is None or start > current[1]:
+            if current is not None:
+                total += current[1] - current[0]
+            current = (start, end)
         else:
-            current_end = max(current_end, end)
-    if current_end is not None:
-        total += current_end - current_start
+            current = (current[0], max(current[1], end))
+    if current is not None:
+        total += current[1] - current[0]
     return total
 
 
@@ -131,8 +131,9 @@ class TimingProfiler:
 
     def __init__(self, options: Mapping[str, Any] | None = None, clock=time.perf_counter):
         self._clock = clock
-        self._t0: float | None = None
-        self._started_at: datetime | None = None
+        self._begun = False  # _begin sets the clock and UTC time of the first hook call:
+        self._t0 = 0.0
+        self._started_at = datetime.now(timezone.utc)
         self._open: dict[tuple[str, str | None], float] = {}
         self._intervals: list[tuple[str, str | None, float, float]] = []
         self._kinds: dict[str, _KindStats] = defaultdict(_KindStats)
@@ -140,8 +141,8 @@ class TimingProfiler:
 
     def _begin(self) -> float:
         now = self._clock()
-        if self._t0 is None:
-            self._t0, self._started_at = now, datetime.now(timezone.utc)
+        if not self._begun:
+            self._begun, self._t0, self._started_at = True, now, datetime.now(timezone.utc)
         return now
 
     @hookimpl

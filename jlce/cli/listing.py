@@ -190,11 +190,12 @@ def show_task(name: str, include_path: tuple[str, ...], data: str | None, num_fe
         instance = task.instances[min(index, len(task.instances) - 1)]
         if c.output_type == "generate_chat":  # a conversation: each user turn, and how it is decoded
             from jlce.multiturn import item_turns
+            from jlce.requests import generation_params
 
             for k, turn in enumerate(item_turns(task, instance), 1):
                 click.echo(f"---- turn {k} (user) " + "-" * 52)
                 click.echo(turn)
-            p = instance.requests[0].params
+            p = generation_params(instance.requests[0])
             click.echo(f"---- decoding: temperature {p.temperature}, seed {p.seed}, max_new_tokens {p.max_new_tokens}; "
                        "each turn is asked after the model's own answers to the turns before it")
             return

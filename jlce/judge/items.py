@@ -36,7 +36,8 @@ def row_answers(row: dict[str, Any]) -> list[str] | None:
     first one recorded as absent (recorded answers without it: jlce.judge.replay) are left out."""
     answers = row.get("answers")
     if isinstance(answers, list) and all(isinstance(a, str) for a in answers):
-        details = row.get("turns") if isinstance(row.get("turns"), list) else []
+        turns = row.get("turns")
+        details = turns if isinstance(turns, list) else []
         absent = [k for k, turn in enumerate(details) if isinstance(turn, dict) and turn.get("finish_reason") == "absent"]
         return answers[:absent[0]] if absent else answers
     response = row.get("response")
@@ -100,7 +101,7 @@ def read_baseline(path: Path, task: str) -> tuple[str, dict[str, list[str]]]:
         raise UserError(f"--judge-baseline {path}: no such file or run folder")
     from jlce.judge.fastchat import read_answers
 
-    answers = read_answers(path)
-    if not answers:
+    recorded = read_answers(path)
+    if not recorded:
         raise UserError(f"--judge-baseline {path}: no answers")
-    return answers[0].model_id or path.stem, {a.question_id: a.turns for a in answers}
+    return recorded[0].model_id or path.stem, {a.question_id: a.turns for a in recorded}

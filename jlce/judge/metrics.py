@@ -46,6 +46,7 @@ def judged_metric(name: str, records: Sequence[dict[str, Any]], categories: dict
     failures = sum(r["value"] is None for r in records)
     items = item_means(valid)
     headline = _entry(list(items.items()), seed)
+    row_mean = _entry(valid, seed) if valid else None
     entry: dict[str, Any] = {
         "value": headline["value"] if headline else None,
         "stderr": _stderr(list(items.values())),
@@ -53,7 +54,7 @@ def judged_metric(name: str, records: Sequence[dict[str, Any]], categories: dict
         "higher_is_better": higher_is_better, "corpus": False, "interval_method": METHOD,
         "scale": list(scale), "questions": len(items), "judgments": len(records),
         "parse_failures": failures, "parse_failure_share": failures / len(records) if records else None,
-        "row_mean": _entry(valid, seed)["value"] if valid else None,
+        "row_mean": row_mean["value"] if row_mean else None,
     }
     turns = sorted({r["turn"] for r in records})
     entry["by_turn"] = {str(t): _entry([(r["question_id"], float(r["value"])) for r in records

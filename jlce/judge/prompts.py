@@ -70,14 +70,15 @@ def source_path(task_file: Path, source: FileSource, task: str, key: str) -> Pat
     if source.path is not None:
         path = store.local_path(task_file, source)
     else:
-        path = store.find(source)
-        if path is None:
+        found = store.find(source)
+        if found is None:
             try:
-                path = store.download(source)
+                found = store.download(source)
             except DataMissing as error:
                 raise DataMissing(f"task '{task}': the judge file {source.name} ({key}) is not in the data directory: "
                                   f"{error}. Get it with `jlce data pull --tasks {task}` where the network is "
                                   f"reachable, or register a local copy with `jlce data add {task} PATH`") from None
+        path = found
     verify(path, source.sha256, label=f"task '{task}' {key} ({source.name})")
     return path
 

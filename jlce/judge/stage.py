@@ -53,7 +53,10 @@ class JudgeOptions:
 
     @classmethod
     def of(cls, options: Any) -> JudgeOptions:
-        return cls(**{f: getattr(options, f"judge_{f}", getattr(cls, f, None)) for f in ("model", "backend", "mode", "baseline")},
+        def get(f: str) -> Any:
+            return getattr(options, f"judge_{f}", getattr(cls, f, None))
+
+        return cls(model=get("model"), backend=get("backend"), mode=get("mode"), baseline=get("baseline"),
                    backend_options=dict(getattr(options, "judge_backend_options", None) or {}))
 
 
@@ -71,6 +74,8 @@ class JudgeRun:
             if self.mode == "pairwise":
                 if "pairwise" not in self.prompts[task.name]:
                     raise UserError(f"task '{task.name}' has no pairwise judge prompt (judge.prompts.pairwise)")
+                if judge.baseline is None:  # prepare() refuses this before a JudgeRun is made
+                    raise UserError("--judge-mode pairwise needs --judge-baseline")
                 self.baselines[task.name] = read_baseline(judge.baseline, task.name)
         self.backend: Backend | None = None
         self.cache: RequestCache | None = None
@@ -115,6 +120,8 @@ class JudgeRun:
         from jlce.registry import get_registry
 
         o, judge = self.options, self.judge
+        if judge.model is None:  # prepare() makes no JudgeRun without one
+            raise UserError("judging needs --judge-model")
         name = judge.backend or o.backend
         parsed = parse_for_spec(get_registry().get("backends", name), judge.backend_options)
         return (name, BackendConfig(model=judge.model, dtype=o.dtype, device=o.device, batch_size=o.batch_size,
@@ -179,7 +186,8 @@ class JudgeRun:
         patterns = [re.compile(pattern) for pattern in judge.patterns]
 
         def read(text: str) -> Any:
-            return parse_verdict(text) if pairwise else parse_rating(text, *judge.scale, patterns=patterns)
+            low, high = judge.scale
+            return parse_verdict(text) if pairwise else parse_rating(text, low, high, patterns=patterns)
 
         seed = self.options.seed if judge.temperature > 0 else None  # greedy: no seed in the cache key
         retry_seed = self.options.seed + 1  # another seed than any first attempt

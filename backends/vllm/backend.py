@@ -6,8 +6,8 @@ same tokens. Log-likelihoods come from `prompt_logprobs=0` (the log-prob and ran
 token). When a context is longer than one KV block, its other choices are sent after its first
 choice finished, with vLLM's prefix cache readable: the shared context is then computed once (rows
 a cache hit left uncomputed are detected and scored again without the cache); a shorter context
-has nothing the cache could give, so all its choices go at once. `generate_until` uses `SamplingParams` with stop
-sequences. LoRA adapters are served unmerged (`enable_lora` + `LoRARequest`).
+has nothing the cache could give, so all its choices go at once. `generate_until` uses
+`SamplingParams` with stop sequences. LoRA adapters are served unmerged (`enable_lora` + `LoRARequest`).
 
 `import vllm` (10+ s) happens only when this backend is constructed.
 """
@@ -293,16 +293,19 @@ class VLLMBackend(Backend):
                 key, params = queue.popleft()
                 runner.submit(key, jobs[key][0] + jobs[key][1], params)
 
+        # contexts longer than a KV block: the first choice of each, longest first; the others follow
         for ctx, members in sorted(groups.items(), key=lambda g: -len(g[0])):
-            if len(ctx) > self.reuse_block:  # a whole KV block of the context can come from the cache
+            if len(ctx) > self.reuse_block:
                 (key, cont), rest = members[0], members[1:]
                 jobs[key] = (ctx, cont)
                 followers[key] = rest
                 queue.append((key, cached))
-                continue
-            for key, cont in members:  # nothing reusable: every choice now, none waiting for another
-                jobs[key] = (ctx, cont)
-                queue.append((key, fresh))
+        # shorter ones: nothing the cache could give, so every choice now, in the order given
+        for ctx, members in groups.items():
+            if len(ctx) <= self.reuse_block:
+                for key, cont in members:
+                    jobs[key] = (ctx, cont)
+                    queue.append((key, fresh))
         pump()
         stats = {"prompt_tokens": 0, "cached_tokens": 0, "rescored": 0}
         began = time.perf_counter()

@@ -27,6 +27,11 @@ class EngineRunner:
         self.internal: dict[str, str] = {}  # vLLM's internal id (ours + a random suffix) -> ours
 
     def submit(self, key: Hashable, prompt: Sequence[int], params: Any) -> None:
+        """Add one request; only its final output is wanted (as `LLM.generate` asks: the default,
+        cumulative outputs rebuild a request's output at every step it runs)."""
+        from vllm.sampling_params import RequestOutputKind
+
+        params.output_kind = RequestOutputKind.FINAL_ONLY
         request_id = f"jlce-{next(_request_ids)}"
         internal = self.engine.add_request(request_id, {"prompt_token_ids": list(prompt)}, params,
                                            lora_request=self.lora_request)

@@ -11,11 +11,14 @@ from jlce.events import BatchEvent
 from jlce.budget import Truncation
 from jlce.requests import LoglikelihoodResult
 
+# A batch of window scores, each under its (document, window) key.
+WindowBatch = tuple[list[tuple[tuple[int, int], LoglikelihoodResult]], BatchEvent]
 
-def join_windows(batches: Iterable[BatchOutput], windows: Sequence[Sequence]) -> Iterator[BatchOutput]:
+
+def join_windows(batches: Iterable[WindowBatch], windows: Sequence[Sequence]) -> Iterator[BatchOutput]:
     """`batches` answer (document, window) keys; `windows[doc]` lists a document's windows."""
     parts: dict[int, dict[int, LoglikelihoodResult]] = {doc: {} for doc in range(len(windows))}
-    ready = [(doc, LoglikelihoodResult(0.0, True, 0, Truncation(0))) for doc, w in enumerate(windows) if not w]
+    ready: list[tuple[int, LoglikelihoodResult]] = [(doc, LoglikelihoodResult(0.0, True, 0, Truncation(0))) for doc, w in enumerate(windows) if not w]
     for answers, event in batches:
         for (doc, w), result in answers:
             parts[doc][w] = result

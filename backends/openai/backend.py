@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from jlce.backend import Backend, BackendConfig, BatchOutput, UnsupportedRequest
 from jlce.backendargs import backend_options
@@ -41,6 +41,8 @@ from jlce.backends.common.rolling import join_windows
 from jlce.budget import ENGINE, Truncation, fit_generation, fit_pair
 from jlce.errors import UserError
 from jlce.events import BatchEvent
+
+_Key = TypeVar("_Key", bound=Hashable)  # what the caller names each job by, handed back with its answer
 from jlce.reasoning import plain_truncate, prompt_opens_think
 from jlce.backends.common.chat import render_messages
 from jlce.requests import ChatRequest, ChatResult, GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult
@@ -86,7 +88,7 @@ class OpenAIBackend(Backend):
             raise UserError("--backend-arg token_ids=true needs a local tokenizer (--backend-arg tokenizer=)")
         self._fingerprint: dict[str, Any] | None = None
         self._probe: list[float] | None = None
-        self._server_version: str | None | bool = False  # False: not asked yet
+        self._server_version: str | None | Literal[False] = False  # False: not asked yet
 
     # ---- setup ------------------------------------------------------------------------------
 
@@ -139,7 +141,7 @@ class OpenAIBackend(Backend):
 
     def fingerprint(self) -> dict[str, Any]:
         if self._fingerprint is None:
-            files = []
+            files: list[Path] = []
             if self.tokenizer is not None:
                 directory = Path(getattr(self.tokenizer, "name_or_path", "") or "")
                 files = tokenizer_files(directory) if directory.is_dir() else []
@@ -198,15 +200,16 @@ class OpenAIBackend(Backend):
 
     # ---- concurrency ------------------------------------------------------------------------
 
-    def _run(self, kind: str, jobs: list[tuple[Hashable, Callable[[], Any]]]) -> Iterator[BatchOutput]:
+    def _run(self, kind: str, jobs: Sequence[tuple[_Key, Callable[[], Any]]]
+             ) -> Iterator[tuple[list[tuple[_Key, Any]], BatchEvent]]:
         """Run jobs `concurrency` at a time; yield finished answers in batches of `batch_size`."""
         if not jobs:
             return
         pool = ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="jlce-openai")
         try:
             todo = iter(jobs)
-            running: dict[Future, Hashable] = {}
-            batch: list[tuple[Hashable, Any]] = []
+            running: dict[Future, _Key] = {}
+            batch: list[tuple[_Key, Any]] = []
             began = time.perf_counter()
             while True:
                 while len(running) < 2 * self.options.concurrency:
@@ -321,7 +324,8 @@ class OpenAIBackend(Backend):
         if chat:
             # known when the template is rendered here; else inferred from the text (a lone </think>)
             opened = self.local_template and prompt_opens_think(self._render_chat(request.context))
-            if self.local_template and self.max_model_len:  # the server renders the same template
+            # the server renders the same template (a local template implies the local tokenizer's encoder)
+            if self.local_template and self.max_model_len and self.encoder is not None:
                 rendered = self.encoder.prompt([request.context])[0]
                 fit = fit_generation(len(rendered), budget, self.max_model_len)
                 if fit.truncation.prompt_cut:  # a chat message cannot be cut here; the server would refuse it
@@ -335,10 +339,11 @@ class OpenAIBackend(Backend):
             prompt: str | list[int] = request.context
             opened = prompt_opens_think(request.context)
             if self.encoder is not None:
-                prompt = self.encoder.prompt([request.context])[0]
+                ids: list[int] = self.encoder.prompt([request.context])[0]
                 if self.max_model_len:  # prompt + budget <= max_model_len, the prompt kept first
-                    fit = fit_generation(len(prompt), budget, self.max_model_len)
-                    prompt, budget, truncation = fit.apply(prompt), fit.max_new_tokens, fit.truncation
+                    fit = fit_generation(len(ids), budget, self.max_model_len)
+                    ids, budget, truncation = fit.apply(ids), fit.max_new_tokens, fit.truncation
+                prompt = ids
             body = completion_body(self.model_name, prompt, max_tokens=budget, temperature=p.temperature,
                                    top_p=p.top_p, seed=seed, stop=stops)
 
@@ -350,7 +355,11 @@ class OpenAIBackend(Backend):
     def _generation(self, chat: bool, body: dict[str, Any], until: Sequence[str], budget: int, opened: bool,
                     truncation: Truncation | None, prompt: str | None = None) -> GenerateResult:
         """POST one generation and read its answer (a ChatResult recording `prompt` when given)."""
-        make = (lambda *a, **k: ChatResult(*a, **k, prompt=prompt)) if prompt is not None else GenerateResult
+        def make(text: str, n_tokens: int, finish_reason: str, **fields: Any) -> GenerateResult:
+            if prompt is not None:
+                return ChatResult(text, n_tokens, finish_reason, prompt=prompt, **fields)
+            return GenerateResult(text, n_tokens, finish_reason, **fields)
+
         if budget <= 0:
             return make("", 0, "length", truncation=truncation)
         answer = self._post_generation("chat/completions" if chat else "completions", body)

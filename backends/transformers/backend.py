@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Hashable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from jlce.backends.common.aliases import resolve_model_name
 from jlce.backends.common.batching import (
@@ -64,6 +64,8 @@ from jlce.requests import (
     LoglikelihoodResult,
     RollingLoglikelihoodRequest,
 )
+
+_Key = TypeVar("_Key", bound=Hashable)  # what the caller names each scored item by, handed back
 
 # Name parts that mark chat or reasoning models (Llama-3.1-8B-Instruct, gemma-2-9b-it,
 # DeepSeek-R1-Distill-Qwen-7B): with `chat_template=None` their prompts go through the chat template.
@@ -219,7 +221,8 @@ class TransformersBackend(Backend):
         if ready:
             yield ready, BatchEvent(kind="loglikelihood_rolling", size=len(ready), seconds=0.0)
 
-    def _score(self, items, kind: str) -> Iterator[tuple[list[tuple[Hashable, TokenScore]], BatchEvent]]:
+    def _score(self, items: Sequence[tuple[_Key, Sequence[int], Sequence[int]]],
+               kind: str) -> Iterator[tuple[list[tuple[_Key, TokenScore]], BatchEvent]]:
         """Batches of at most `batch_size` rows. Packed path: rows are a context and its
         continuations, clustered by shared prefix (computed once per cluster). General path: rows
         are distinct contexts."""

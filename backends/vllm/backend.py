@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Hashable, Iterator, Sequence
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 from jlce.backend import Backend, BackendConfig, BatchOutput
 from jlce.backendargs import backend_options
@@ -41,6 +41,8 @@ from jlce.errors import UserError, did_you_mean
 from jlce.events import BatchEvent
 from jlce.reasoning import plain_truncate, prompt_opens_think
 from jlce.requests import ChatRequest, ChatResult, GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult
+
+_Key = TypeVar("_Key", bound=Hashable)  # what the caller names each scored item by, handed back
 
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's accepted max_lora_rank values
 
@@ -270,23 +272,24 @@ class VLLMBackend(Backend):
         items = [((doc, w), ctx, cont) for doc, doc_windows in enumerate(windows) for w, (ctx, cont) in enumerate(doc_windows)]
         yield from join_windows(self._score(items, "loglikelihood_rolling"), windows)
 
-    def _score(self, items, kind: str) -> Iterator[BatchOutput]:
+    def _score(self, items: Sequence[tuple[_Key, Sequence[int], Sequence[int]]],
+               kind: str) -> Iterator[tuple[list[tuple[_Key, LoglikelihoodResult]], BatchEvent]]:
         """Score (key, context ids, continuation ids): each context's first continuation goes
         first, the others follow once it finished (so they find the context in the prefix cache)."""
-        batch: list[tuple[Hashable, LoglikelihoodResult]] = []
-        groups: dict[tuple[int, ...], list[tuple[Hashable, tuple[int, ...]]]] = {}
-        cuts: dict[Hashable, Truncation] = {}
+        batch: list[tuple[_Key, LoglikelihoodResult]] = []
+        groups: dict[tuple[int, ...], list[tuple[_Key, tuple[int, ...]]]] = {}
+        cuts: dict[_Key, Truncation] = {}
         for key, context, continuation in items:
-            ctx, cont, cuts[key] = fit_pair(context, continuation, self.max_model_len, ENGINE)
+            fit_ctx, fit_cont, cuts[key] = fit_pair(context, continuation, self.max_model_len, ENGINE)
             if not continuation:
                 batch.append((key, LoglikelihoodResult(0.0, True, 0, cuts[key])))
                 continue
-            groups.setdefault(tuple(ctx), []).append((key, tuple(cont)))
+            groups.setdefault(tuple(fit_ctx), []).append((key, tuple(fit_cont)))
         runner = EngineRunner(self.llm, self.lora_request)
         cached, fresh = self._scoring_params(self.prefix_reuse), self._scoring_params(False)
-        jobs: dict[Hashable, tuple[tuple[int, ...], tuple[int, ...]]] = {}
-        followers: dict[Hashable, list[tuple[Hashable, tuple[int, ...]]]] = {}
-        queue: deque[tuple[Hashable, Any]] = deque()
+        jobs: dict[_Key, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        followers: dict[_Key, list[tuple[_Key, tuple[int, ...]]]] = {}
+        queue: deque[tuple[_Key, Any]] = deque()
 
         def pump() -> None:
             while queue and len(runner.pending) < self.scoring_concurrency:
@@ -355,10 +358,13 @@ class VLLMBackend(Backend):
                   rendered: list[str]) -> Iterator[BatchOutput]:
         from vllm import SamplingParams
 
-        make = (lambda i, *a, **k: ChatResult(*a, **k, prompt=rendered[i])) if kind == "generate_chat" else (
-            lambda i, *a, **k: GenerateResult(*a, **k))
+        def make(i: int, text: str, n_tokens: int, finish_reason: str, **fields: Any) -> GenerateResult:
+            if kind == "generate_chat":
+                return ChatResult(text, n_tokens, finish_reason, prompt=rendered[i], **fields)
+            return GenerateResult(text, n_tokens, finish_reason, **fields)
+
         runner = EngineRunner(self.llm, self.lora_request)
-        batch: list[tuple[Hashable, GenerateResult]] = []
+        batch: list[tuple[int, GenerateResult]] = []
         opened: dict[int, bool] = {}
         cuts: dict[int, Truncation] = {}
         for i, (request, prompt) in enumerate(zip(requests, prompts)):

@@ -16,4 +16,7 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
         || echo "note: chromium could not be installed; the browser test will be skipped" >&2
 fi
+# Type check jlce/, backends/ and plugins/ ([tool.mypy] in pyproject.toml): a type error fails CI
+# before the tests run (about 45 s of CPU without a cache, seconds with .mypy_cache).
+.venv/bin/python -m mypy
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

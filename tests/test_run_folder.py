@@ -172,7 +172,7 @@ def test_bad_output_dir_is_refused_before_the_model_loads(tmp_path, toy_dir, cas
         (tmp_path / "results.txt").write_text("x")
         result = jlce(*_args(tmp_path / "no-such-model", toy_dir, "-o", str(tmp_path / "results.txt")),
                       env=jlce_env(tmp_path / "cache"))
-        assert result.returncode == 2 and "results.txt' is a file" in result.stderr and "Traceback" not in result.stderr
+        assert result.returncode == 2 and "--output-dir" in result.stderr and "results.txt exists and is not a folder" in result.stderr and "Traceback" not in result.stderr
         return
     # a model that does not exist: had the model been loaded first, the error would be about it
     result = jlce(*_args(tmp_path / "no-such-model", toy_dir, "-o", str(out)), env=jlce_env(tmp_path / "cache"))

@@ -24,6 +24,7 @@ from jlce.backend import Backend, BackendConfig, BatchOutput, UnsupportedRequest
 from jlce.backendargs import backend_options
 from jlce.backends.common.batching import parse_batch_size
 from jlce.backends.common.encoding import Encoder
+from jlce.backends.common.params import check_generation_params
 from jlce.backends.common.fingerprint import combined_sha256, text_sha256, tokenizer_files
 from jlce.backends.openai.client import ApiClient, ApiRejected, RetryPolicy
 from jlce.backends.openai.options import OpenAIOptions
@@ -308,10 +309,7 @@ class OpenAIBackend(Backend):
     # ---- generation -------------------------------------------------------------------------
 
     def generate_until(self, requests: Sequence[GenerateRequest]) -> Iterator[BatchOutput]:
-        for request in requests:
-            p = request.params
-            if p.max_new_tokens < 0 or p.temperature < 0 or not 0 < p.top_p <= 1:
-                raise UserError(f"bad generation parameters {p}: need max_new_tokens >= 0, temperature >= 0 and 0 < top_p <= 1")
+        check_generation_params(requests)
         yield from self._run("generate_until", [(i, self._generator(r)) for i, r in enumerate(requests)])
 
     def _generator(self, request: GenerateRequest) -> Callable[[], GenerateResult]:
@@ -380,10 +378,7 @@ class OpenAIBackend(Backend):
         set: a conversation has no other form); the server renders its chat template. The recorded
         prompt is the messages list as JSON. With a local tokenizer that has a chat template, the
         prompt's length is checked against max_model_len and an R1 template's open <think> is known."""
-        for request in requests:
-            p = request.params
-            if p.max_new_tokens < 0 or p.temperature < 0 or not 0 < p.top_p <= 1:
-                raise UserError(f"bad generation parameters {p}: need max_new_tokens >= 0, temperature >= 0 and 0 < top_p <= 1")
+        check_generation_params(requests)
         yield from self._run("generate_chat", [(i, self._chat_turn(r)) for i, r in enumerate(requests)])
 
     def _chat_turn(self, request: ChatRequest) -> Callable[[], GenerateResult]:

@@ -15,6 +15,7 @@ from jlce.backends.common.batching import (
     release_memory,
 )
 from jlce.backends.common.encoding import Encoder
+from jlce.backends.common.params import check_generation_params
 from jlce.backends.common.fingerprint import (
     combined_sha256,
     hub_snapshot_dir,
@@ -52,7 +53,6 @@ from jlce.backend import Backend, BackendConfig, BatchOutput
 from jlce.backendargs import backend_options
 from jlce.backends.common.chat import chat_template_wanted, render_chat, render_messages
 from jlce.budget import FORWARD, Truncation, fit_generation, fit_pair
-from jlce.errors import UserError
 from jlce.events import BatchEvent
 from jlce.reasoning import prompt_opens_think
 from jlce.requests import (
@@ -260,13 +260,13 @@ class TransformersBackend(Backend):
             del prefix
 
     def generate_until(self, requests: Sequence[GenerateRequest]) -> Iterator[BatchOutput]:
-        _check_params(requests)
+        check_generation_params(requests)
         rendered = [self.encoder.render(r.context) for r in requests]
         yield from self._generate("generate_until", requests, self.encoder.prompt([r.context for r in requests]), rendered)
 
     def generate_chat(self, requests: Sequence[ChatRequest]) -> Iterator[BatchOutput]:
         """Conversations rendered by the tokenizer's chat template (which writes its own BOS)."""
-        _check_params(requests)
+        check_generation_params(requests)
         rendered = [render_messages(self.tokenizer, r.messages(), self.config.model) for r in requests]
         yield from self._generate("generate_chat", requests, self.encoder.plain(rendered), rendered)
 
@@ -333,14 +333,6 @@ class TransformersBackend(Backend):
             if hasattr(self, attribute):
                 delattr(self, attribute)
         release_memory()
-
-
-def _check_params(requests: Sequence[GenerateRequest | ChatRequest]) -> None:
-    for request in requests:
-        params = request.params
-        if params.max_new_tokens < 0 or params.temperature < 0 or not 0 < params.top_p <= 1:
-            raise UserError(f"bad generation parameters {params}: need max_new_tokens >= 0, "
-                            "temperature >= 0 and 0 < top_p <= 1")
 
 
 def _generated(kind: str, g: Any, truncation: Truncation, opened: bool, rendered: str) -> GenerateResult:

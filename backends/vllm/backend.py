@@ -28,6 +28,7 @@ from jlce.backendargs import backend_options
 from jlce.backends.common.aliases import resolve_model_name
 from jlce.backends.common.batching import parse_batch_size
 from jlce.backends.common.encoding import Encoder
+from jlce.backends.common.params import check_generation_params
 from jlce.backends.common.fingerprint import combined_sha256, snapshot_commit, text_sha256, tokenizer_files, weight_files
 from jlce.backends.common.loading import DTYPES, kv_bytes_per_token, model_files_dir
 from jlce.backends.common.lora import AdapterIdentity, adapter_identity, check_adapter_fits
@@ -344,13 +345,13 @@ class VLLMBackend(Backend):
                           batch_size=self.batch_size, extra=extra)
 
     def generate_until(self, requests: Sequence[GenerateRequest]) -> Iterator[BatchOutput]:
-        _check_params(requests)
+        check_generation_params(requests)
         rendered = [self.encoder.render(r.context) for r in requests]
         yield from self._generate("generate_until", requests, self.encoder.prompt([r.context for r in requests]), rendered)
 
     def generate_chat(self, requests: Sequence[ChatRequest]) -> Iterator[BatchOutput]:
         """Conversations rendered by the tokenizer's chat template (which writes its own BOS)."""
-        _check_params(requests)
+        check_generation_params(requests)
         rendered = [render_messages(self.tokenizer, r.messages(), self.config.model) for r in requests]
         yield from self._generate("generate_chat", requests, self.encoder.plain(rendered), rendered)
 
@@ -415,14 +416,6 @@ class VLLMBackend(Backend):
         from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
 
         cleanup_dist_env_and_memory()
-
-
-def _check_params(requests: Sequence[GenerateRequest | ChatRequest]) -> None:
-    for request in requests:
-        params = request.params
-        if params.max_new_tokens < 0 or params.temperature < 0 or not 0 < params.top_p <= 1:
-            raise UserError(f"bad generation parameters {params}: need max_new_tokens >= 0, "
-                            "temperature >= 0 and 0 < top_p <= 1")
 
 
 def _vllm_version() -> str:
